@@ -1,0 +1,1 @@
+"""The virtual board: a real MicroPython interpreter behind a pseudo-terminal."""
