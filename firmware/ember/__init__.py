@@ -1,0 +1,43 @@
+"""ember: a small select.poll event loop for MicroPython: handlers, timers, tasks, pipes."""
+
+__version__ = "0.1.0"
+
+# Public name -> submodule. Submodules load on first use (as extmod/asyncio does), so
+# `import ember` stays cheap and code that uses only callbacks never loads the tasks.
+_attrs = {
+    "set_read_handler": "core",
+    "set_write_handler": "core",
+    "set_timeout": "core",
+    "set_interval": "core",
+    "clear_timeout": "core",
+    "clear_interval": "core",
+    "run": "core",
+    "stop": "core",
+    "wake": "core",
+    "stats": "core",
+    "set_error_handler": "core",
+    "create_task": "task",
+    "sleep_ms": "task",
+    "readable": "task",
+    "writable": "task",
+    "run_until": "task",
+    "Task": "task",
+    "Stream": "stream",
+    "Pipe": "stream",
+    "Signal": "signal",
+}
+
+
+def __getattr__(attr):
+    # A public name loads its submodule; any other name may be a submodule itself
+    # (`from . import timers` inside the package comes through here).
+    mod = _attrs.get(attr, None)
+    if mod is None:
+        try:
+            value = __import__(attr, None, None, True, 1)
+        except ImportError:
+            raise AttributeError(attr)
+    else:
+        value = getattr(__import__(mod, None, None, True, 1), attr)
+    globals()[attr] = value
+    return value
