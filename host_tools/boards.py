@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 from serial.tools import list_ports
 
+from host_tools.errors import EmberError
+
 BOARDS_DIR_ENV = "EMBER_BOARDS_DIR"
 
 LINK_KINDS = ("usb-cdc", "uart")
@@ -56,7 +58,7 @@ _FLASH_KEYS = ("flasher", "chip")
 _HIL_KEYS = ("uart", "tx_pin", "rx_pin")
 
 
-class BoardProfileError(ValueError):
+class BoardProfileError(EmberError, ValueError):
     """A board profile is missing, unreadable or invalid; the message names the file and key."""
 
     def __init__(self, message: str, path: Path | None = None, key: str | None = None) -> None:

@@ -1,0 +1,510 @@
+"""The virtual board's supervisor: relays a pseudo-terminal to the MicroPython interpreter.
+
+One process per virtual board, started by `ember sim start` (or `VirtualBoard`). The host
+opens the console pty as it would a board's USB or UART port; the supervisor relays bytes
+to and from the real `micropython` interpreter, which runs on a second pty, and adds what a
+board has and the unix port lacks:
+
+- resets: the interpreter exits on Ctrl-D at the friendly REPL, and at a soft reset asked for
+  from the raw REPL the supervisor stops it; either way it is restarted on the same flash
+  image, printing `MPY: soft reboot` and running boot.py (and main.py, except after a
+  raw-REPL soft reset, which stays in the raw REPL as the firmware does);
+- Ctrl-C: turned into SIGINT while code runs and `micropython.kbd_intr` is enabled, and passed
+  on as a data byte when `kbd_intr(-1)` is in force (read from the interpreter's signal mask);
+- link speed: both directions paced to baud/10 bytes per second when a baud is given;
+- power cut: after N bytes from the host, or on SIGUSR1, the interpreter is killed at once and
+  the port stays open but silent; the flash image keeps what had been written;
+- UARTs: each board UART is a pty pair whose host end is published beside the console.
+
+Written by hand: pyserial and mpremote are clients of a port, and nothing in the field
+serves one for an interpreter. Nothing here is imported by the host tools' link code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from host_tools.sim import registry
+from host_tools.sim.interpreter import find_micropython
+from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
+from host_tools.sim.throttle import Throttle
+
+DEVICE_DIR = Path(__file__).resolve().parents[2] / "boards" / "virtual"
+CTRL_C, CTRL_D = 0x03, 0x04
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+RAW_PROMPT_ENDS = (RAW_BANNER + b">", b"\x04>")
+FRIENDLY_PROMPT = b">>> "
+PROMPT_ENDS = (FRIENDLY_PROMPT, b"... ", *RAW_PROMPT_ENDS)
+RAW_MARKER = b"\x1bember:raw\x1b"  # printed by sim_boot.py; never reaches the host
+SOFT_REBOOT = b"MPY: soft reboot\r\n"
+BUFFER_LIMIT = 1 << 16
+WAITING_WCHANS = ("wait_woken", "n_tty_read")  # the interpreter blocks reading its terminal
+SIGINT_SETTLE_S = 1.0
+READ_CHUNK = 65536
+
+
+@dataclass
+class SimConfig:
+    board: str
+    heap_bytes: int
+    fs_bytes: int
+    block_size: int
+    state_dir: Path
+    baud: int | None = None
+    power_cut_after: int | None = None
+    uarts: tuple[int, ...] = (1,)
+    freq_hz: int = 125_000_000
+    ephemeral: bool = False
+
+
+def prepare_flash(state_dir: Path, fs_bytes: int) -> Path:
+    """The flash image: created erased (0xFF) on first use, never resized."""
+    image = state_dir / "flash.img"
+    if not image.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with open(image, "wb") as f:
+            f.write(b"\xff" * fs_bytes)
+    elif image.stat().st_size != fs_bytes:
+        raise SystemExit(
+            f"{image}: holds {image.stat().st_size} bytes but the board's flash is {fs_bytes}"
+        )
+    return image
+
+
+def sigint_caught(pid: int) -> bool:
+    """Whether the interpreter handles SIGINT, i.e. micropython.kbd_intr(3) is in force."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except OSError:
+        pass
+    return False
+
+
+def waiting_for_input(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/wchan") as wchan:
+            return wchan.read().strip() in WAITING_WCHANS
+    except OSError:
+        return False
+
+
+class Supervisor:
+    """Relays host pty <-> interpreter pty and plays the board's resets and faults."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.image = prepare_flash(config.state_dir, config.fs_bytes)
+        self.console = open_raw_pair()
+        self.interp_tty = open_raw_pair()
+        self.uart_ends: dict[int, tuple[PtyPair, PtyPair]] = {
+            n: (open_raw_pair(), open_raw_pair()) for n in config.uarts
+        }
+        self.to_host = bytearray()
+        self.to_interp = bytearray()
+        self.held = bytearray()  # host input kept back while the interpreter changes state
+        self.uart_buffers = {n: (bytearray(), bytearray()) for n in config.uarts}
+        self.up = Throttle(config.baud)
+        self.down = Throttle(config.baud)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pidfd = -1
+        self.powered = True
+        self.host_bytes = 0
+        self.raw_mode = False
+        self.raw_prompt_fresh = False
+        self.output_tail = b""
+        self.boot_hold = True
+        self.sigint_at = 0.0
+        self.quiet_raw_boot = 0  # 0 normal; 1 waiting for ">>> "; 2 waiting for the raw banner
+        self.pending_marker = b""
+        self.stopping = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        self.power_cut_requested = False
+
+    # -- interpreter lifecycle -------------------------------------------------------------
+    def boot(self, run_main: bool, raw: bool) -> None:
+        set_interpreter_mode(self.interp_tty)
+        uid = hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
+        env = dict(os.environ)
+        env.update(
+            EMBER_SIM_IMAGE=str(self.image),
+            EMBER_SIM_BLOCK_SIZE=str(self.config.block_size),
+            EMBER_SIM_MAIN="1" if run_main else "0",
+            EMBER_SIM_RAW="1" if raw else "0",
+            EMBER_SIM_UID=uid,
+            EMBER_SIM_FREQ=str(self.config.freq_hz),
+        )
+        for n, (_host_end, board_end) in self.uart_ends.items():
+            env[f"EMBER_SIM_UART{n}"] = board_end.slave_path
+        command = [
+            str(find_micropython()),
+            "-X",
+            f"heapsize={self.config.heap_bytes}",
+            "-i",
+            str(DEVICE_DIR / "sim_boot.py"),
+        ]
+        fd = self.interp_tty.slave
+        self.proc = subprocess.Popen(
+            command, stdin=fd, stdout=fd, stderr=fd, env=env, cwd=DEVICE_DIR,
+            start_new_session=True,
+        )
+        self.pidfd = os.pidfd_open(self.proc.pid)
+        self.raw_mode = raw
+        self.raw_prompt_fresh = False
+        self.boot_hold = True
+        self.quiet_raw_boot = 1 if raw else 0
+
+    def kill_interpreter(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.pidfd)
+        self.proc, self.pidfd = None, -1
+        self.to_interp.clear()
+        self.held.clear()
+
+    def on_interpreter_exit(self) -> None:
+        assert self.proc is not None
+        code = self.proc.wait()
+        os.close(self.pidfd)
+        self.proc, self.pidfd = None, -1
+        self.drain_interpreter_output()
+        self.to_interp.clear()
+        self.held.clear()
+        if code == -signal.SIGUSR2 or (code < 0 and code != -signal.SIGUSR1):
+            self.boot(run_main=True, raw=False)  # machine.reset() or a crash: a hard reset
+        else:
+            self.emit(SOFT_REBOOT)
+            self.boot(run_main=not self.raw_mode, raw=self.raw_mode)
+
+    def soft_reset_from_raw_repl(self) -> None:
+        self.kill_interpreter()
+        self.emit(b"OK\r\n" + SOFT_REBOOT)
+        self.boot(run_main=False, raw=True)
+
+    def power_cut(self) -> None:
+        self.kill_interpreter()
+        self.powered = False
+        self.to_host.clear()
+
+    # -- data paths -----------------------------------------------------------------------
+    def emit(self, data: bytes) -> None:
+        if self.powered:
+            self.to_host += data
+
+    def running_code(self) -> bool:
+        """False only while the REPL waits at a prompt: its last words were a prompt and it
+        is blocked reading the terminal. (The unix port's terminal modes can't tell: it
+        saves the "original" settings anew each time its REPL starts.)"""
+        if self.proc is None:
+            return False
+        return not (self.output_tail.endswith(PROMPT_ENDS) and waiting_for_input(self.proc.pid))
+
+    def from_host(self, data: bytes) -> None:
+        if not self.powered or self.proc is None:
+            return
+        limit = self.config.power_cut_after
+        cut = limit is not None and self.host_bytes + len(data) >= limit
+        if cut:
+            data = data[: limit - self.host_bytes]
+        self.host_bytes += len(data)
+        if CTRL_C in data or CTRL_D in data:
+            data = self.handle_control_bytes(data)
+        if data:
+            self.raw_prompt_fresh = False
+            self.held += data
+        if cut:
+            self.flush_held(force=True)
+            self.write_pending_to_interpreter()
+            self.power_cut()
+
+    def handle_control_bytes(self, data: bytes) -> bytes:
+        assert self.proc is not None
+        out = bytearray()
+        for byte in data:
+            if byte == CTRL_C and self.running_code() and sigint_caught(self.proc.pid):
+                now = time.monotonic()
+                if now - self.sigint_at > 0.1:  # a second SIGINT before the first is handled
+                    self.proc.send_signal(signal.SIGINT)  # would make the unix port exit
+                    self.sigint_at = now
+                continue
+            if (
+                byte == CTRL_D
+                and self.raw_mode
+                and self.raw_prompt_fresh
+                and not out
+                and not self.held
+                and not self.running_code()
+            ):
+                self.soft_reset_from_raw_repl()
+                return b""  # what followed the reset request went to the old interpreter
+            out.append(byte)
+        return bytes(out)
+
+    def hold_input(self) -> bool:
+        """Whether host input must wait: the unix REPL flushes unread input when it starts."""
+        if self.proc is None:
+            return True
+        if not (self.boot_hold or self.sigint_at):
+            return False
+        if waiting_for_input(self.proc.pid):
+            self.boot_hold = False
+            self.sigint_at = 0.0
+            return False
+        if self.sigint_at and time.monotonic() - self.sigint_at > SIGINT_SETTLE_S:
+            self.sigint_at = 0.0
+        return self.boot_hold or bool(self.sigint_at)
+
+    def flush_held(self, force: bool = False) -> None:
+        if self.held and (force or not self.hold_input()):
+            self.to_interp += self.held
+            self.held.clear()
+
+    def from_interpreter(self, data: bytes) -> None:
+        data = self.pending_marker + data
+        self.pending_marker = b""
+        if RAW_MARKER in data:
+            before, after = data.split(RAW_MARKER, 1)
+            self.track_and_emit(before)
+            self.quiet_raw_boot = 1
+            data = after
+        else:
+            # Keep back a tail that could be the start of a marker split across reads.
+            for keep in range(min(len(RAW_MARKER) - 1, len(data)), 0, -1):
+                if RAW_MARKER.startswith(data[-keep:]):
+                    self.pending_marker = data[-keep:]
+                    data = data[:-keep]
+                    break
+        if self.quiet_raw_boot == 1:
+            self.output_tail = (self.output_tail + data)[-64:]
+            if self.output_tail.endswith(FRIENDLY_PROMPT):
+                self.to_interp += b"\x01"  # ctrl-A: into the raw REPL, quietly
+                self.quiet_raw_boot = 2
+                self.output_tail = b""
+            return
+        if self.quiet_raw_boot == 2:
+            self.output_tail = (self.output_tail + data)[-256:]
+            start = self.output_tail.find(RAW_BANNER)
+            if start < 0:
+                return
+            data = self.output_tail[start:]
+            self.quiet_raw_boot = 0
+            self.output_tail = b""
+        self.track_and_emit(data)
+
+    def track_and_emit(self, data: bytes) -> None:
+        if not data:
+            return
+        tail = (self.output_tail + data)[-64:]
+        self.output_tail = tail
+        if RAW_BANNER in tail:
+            self.raw_mode = True
+        if tail.endswith(FRIENDLY_PROMPT):
+            self.raw_mode = False
+        self.raw_prompt_fresh = self.raw_mode and tail.endswith(RAW_PROMPT_ENDS)
+        self.emit(data)
+
+    def drain_interpreter_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self.interp_tty.master, READ_CHUNK)
+            except (BlockingIOError, OSError):
+                return
+            if not data:
+                return
+            self.from_interpreter(data)
+
+    def write_pending_to_interpreter(self) -> None:
+        if self.to_interp:
+            with contextlib.suppress(BlockingIOError):
+                written = os.write(self.interp_tty.master, self.to_interp)
+                del self.to_interp[:written]
+
+    # -- the loop -------------------------------------------------------------------------
+    def request_stop(self, *_args: object) -> None:
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"s")
+
+    def request_power_cut(self, *_args: object) -> None:
+        self.power_cut_requested = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"p")
+
+    def step(self) -> None:
+        now = time.monotonic()
+        poller = select.poll()
+        timeout_s = 1.0
+        host, interp = self.console.master, self.interp_tty.master
+        host_events = 0
+        if len(self.held) + len(self.to_interp) < BUFFER_LIMIT:
+            if self.up.allowance(now):
+                host_events |= select.POLLIN
+            else:
+                timeout_s = min(timeout_s, self.up.wait_s(now))
+        if self.to_host:
+            if self.down.allowance(now):
+                host_events |= select.POLLOUT
+            else:
+                timeout_s = min(timeout_s, self.down.wait_s(now))
+        if host_events:
+            poller.register(host, host_events)
+        interp_events = 0
+        if self.proc is not None and len(self.to_host) < BUFFER_LIMIT:
+            interp_events |= select.POLLIN
+        if self.to_interp:
+            interp_events |= select.POLLOUT
+        if interp_events:
+            poller.register(interp, interp_events)
+        if self.pidfd >= 0:
+            poller.register(self.pidfd, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        if self.held:
+            timeout_s = min(timeout_s, 0.001)  # re-check whether the interpreter can take it
+        for (host_end, board_end), (to_board, to_host) in zip(
+            self.uart_ends.values(), self.uart_buffers.values(), strict=True
+        ):
+            poller.register(host_end.master, select.POLLIN | (select.POLLOUT if to_host else 0))
+            poller.register(board_end.master, select.POLLIN | (select.POLLOUT if to_board else 0))
+        events = poller.poll(max(0, int(timeout_s * 1000)) if timeout_s < 1.0 else 1000)
+        ready = {fd: mask for fd, mask in events}
+        if self.wake_r in ready:
+            os.read(self.wake_r, 64)
+        if self.power_cut_requested:
+            self.power_cut_requested = False
+            self.power_cut()
+        now = time.monotonic()
+        if ready.get(interp, 0) & (select.POLLIN | select.POLLHUP):
+            try:
+                data = os.read(interp, READ_CHUNK)
+            except (BlockingIOError, OSError):
+                data = b""
+            if data:
+                self.from_interpreter(data)
+        if ready.get(host, 0) & select.POLLIN:
+            allowance = self.up.allowance(now)
+            try:
+                data = os.read(host, allowance)
+            except (BlockingIOError, OSError):
+                data = b""
+            if data:
+                self.up.spend(len(data), now)
+                self.from_host(data)
+        if self.pidfd >= 0 and self.pidfd in ready:
+            self.on_interpreter_exit()
+        self.flush_held()
+        if self.to_interp and self.proc is not None:
+            self.write_pending_to_interpreter()
+        if self.to_host and host_events & select.POLLOUT and ready.get(host, 0) & select.POLLOUT:
+            chunk = bytes(self.to_host[: self.down.allowance(now)])
+            with contextlib.suppress(BlockingIOError, OSError):
+                written = os.write(host, chunk)
+                del self.to_host[:written]
+                self.down.spend(written, now)
+        for (host_end, board_end), (to_board, to_host) in zip(
+            self.uart_ends.values(), self.uart_buffers.values(), strict=True
+        ):
+            relay(host_end.master, ready, to_board)
+            relay(board_end.master, ready, to_host)
+            flush(host_end.master, ready, to_host)
+            flush(board_end.master, ready, to_board)
+
+    def run(self, ready_fd: int | None) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGUSR1, self.request_power_cut)
+        record = registry.SimRecord(
+            pid=os.getpid(),
+            port=self.console.slave_path,
+            board=self.config.board,
+            state_dir=str(self.config.state_dir),
+            baud=self.config.baud,
+            uarts={str(n): host_end.slave_path for n, (host_end, _) in self.uart_ends.items()},
+            log=str(self.config.state_dir / "supervisor.log"),
+            ephemeral=self.config.ephemeral,
+        )
+        self.boot(run_main=True, raw=False)
+        registry.publish(record)
+        if ready_fd is not None:
+            os.write(ready_fd, record.to_json().encode() + b"\n")
+            os.close(ready_fd)
+        try:
+            while not self.stopping:
+                self.step()
+        finally:
+            self.kill_interpreter()
+            registry.withdraw(record.pid)
+            for pair in [self.console, self.interp_tty]:
+                pair.close()
+            for ends in self.uart_ends.values():
+                for pair in ends:
+                    pair.close()
+            if self.config.ephemeral:
+                import shutil
+
+                shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+
+def relay(fd: int, ready: dict[int, int], into: bytearray) -> None:
+    if ready.get(fd, 0) & select.POLLIN and len(into) < BUFFER_LIMIT:
+        with contextlib.suppress(BlockingIOError, OSError):
+            into += os.read(fd, READ_CHUNK)
+
+
+def flush(fd: int, ready: dict[int, int], pending: bytearray) -> None:
+    if pending and ready.get(fd, 0) & select.POLLOUT:
+        with contextlib.suppress(BlockingIOError, OSError):
+            del pending[: os.write(fd, pending)]
+
+
+def parse_args(argv: list[str]) -> tuple[SimConfig, int | None]:
+    parser = argparse.ArgumentParser(prog="python -m host_tools.sim.supervisor")
+    parser.add_argument("--board", required=True)
+    parser.add_argument("--heap-bytes", type=int, required=True)
+    parser.add_argument("--fs-bytes", type=int, required=True)
+    parser.add_argument("--block-size", type=int, required=True)
+    parser.add_argument("--state", type=Path, required=True)
+    parser.add_argument("--baud", type=int)
+    parser.add_argument("--power-cut-after", type=int)
+    parser.add_argument("--uarts", default="1")
+    parser.add_argument("--freq", type=int, default=125_000_000)
+    parser.add_argument("--ephemeral", action="store_true")
+    parser.add_argument("--ready-fd", type=int)
+    args = parser.parse_args(argv)
+    config = SimConfig(
+        board=args.board,
+        heap_bytes=args.heap_bytes,
+        fs_bytes=args.fs_bytes,
+        block_size=args.block_size,
+        state_dir=args.state,
+        baud=args.baud,
+        power_cut_after=args.power_cut_after,
+        uarts=tuple(int(n) for n in args.uarts.split(",") if n),
+        freq_hz=args.freq,
+        ephemeral=args.ephemeral,
+    )
+    return config, args.ready_fd
+
+
+def main(argv: list[str] | None = None) -> None:
+    config, ready_fd = parse_args(sys.argv[1:] if argv is None else argv)
+    Supervisor(config).run(ready_fd)
+
+
+if __name__ == "__main__":
+    main()
