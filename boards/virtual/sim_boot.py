@@ -31,7 +31,7 @@ def _ember_sim_boot():
     sys.path[:] = ["", ".frozen", "/lib"]
     sys.argv[:] = []
     sys.modules["machine"] = sim_machine
-    for name in ("sim_flash", "sim_machine"):
+    for name in ("sim_flash", "sim_machine"):  # reachable only as `machine` from now on
         sys.modules.pop(name, None)
     gc.collect()
     scripts = ("boot.py", "main.py") if getenv("EMBER_SIM_MAIN") == "1" else ("boot.py",)

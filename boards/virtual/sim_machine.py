@@ -2,21 +2,19 @@
 #
 # Runs ON the interpreter; sim_boot.py installs it as sys.modules["machine"]. reset() and
 # soft_reset() ask the supervisor (the interpreter's parent) for the reset by a signal, as
-# a watchdog or reset pin would: nothing after the call runs. UART(n) is the board end of
-# the n-th UART, whose host end the supervisor exposes as a pseudo-terminal.
+# a watchdog or reset pin would: nothing after the call runs. UART is loaded from sim_uart
+# on first use, so a board that never opens one does not pay its heap.
 import os
-import select
 
 import machine as _unix_machine
-from micropython import const
 
 for _name in dir(_unix_machine):
     if not _name.startswith("__") and _name != "soft_reset":
         globals()[_name] = getattr(_unix_machine, _name)
 del _name, _unix_machine
 
-_MP_STREAM_POLL = const(3)
-_MP_STREAM_GET_FILENO = const(10)
+_SIM_DIR = os.getenv("EMBER_SIM_DIR")  # host path of this code, for lazily loaded parts
+_HOST = "/.host"  # the host's filesystem is mounted here only while a sim part needs it
 _freq = int(os.getenv("EMBER_SIM_FREQ") or 125_000_000)
 
 
@@ -49,73 +47,39 @@ def reset_cause():
     return 1
 
 
-class UART:
-    """The board end of a UART; the host end is the supervisor's pseudo-terminal."""
+def _host_mount():
+    import vfs
 
-    def __init__(self, uart_id, baudrate=115200, timeout=0, timeout_char=2, **_kw):
-        path = os.getenv("EMBER_SIM_UART" + str(uart_id))
-        if not path:
-            raise ValueError("UART(%d) doesn't exist" % uart_id)
-        self._file = open(path, "r+b")
-        self._poll = select.poll()
-        self._poll.register(self._file, select.POLLIN)
-        self._byte = bytearray(1)
-        self.init(baudrate, timeout=timeout, timeout_char=timeout_char)
+    vfs.mount(vfs.VfsPosix("/"), _HOST)
 
-    def init(self, baudrate=115200, timeout=0, timeout_char=2, **_kw):
-        self._baudrate = baudrate
-        self._timeout = timeout
-        self._timeout_char = timeout_char
 
-    def deinit(self):
-        self._file.close()
+def _host_umount():
+    import vfs
 
-    def _readable(self, timeout_ms):
-        return bool(self._poll.poll(timeout_ms))
+    vfs.umount(_HOST)
 
-    def any(self):
-        return 1 if self._readable(0) else 0
 
-    def read(self, nbytes=-1):
-        if not self._readable(self._timeout):
-            return None
-        data = bytearray()
-        while nbytes < 0 or len(data) < nbytes:
-            self._file.readinto(self._byte)
-            data += self._byte
-            if not self._readable(self._timeout_char):
-                break
-        return bytes(data)
+def _open_host_file(path, mode):
+    # A pty or other host file for a sim part; the file stays usable once unmounted.
+    _host_mount()
+    try:
+        return open(_HOST + path, mode)
+    finally:
+        _host_umount()
 
-    def readinto(self, buf, nbytes=-1):
-        data = self.read(len(buf) if nbytes < 0 else nbytes)
-        if data is None:
-            return None
-        buf[: len(data)] = data
-        return len(data)
 
-    def readline(self):
-        if not self._readable(self._timeout):
-            return None
-        line = bytearray()
-        while True:
-            self._file.readinto(self._byte)
-            line += self._byte
-            if self._byte[0] == 10 or not self._readable(self._timeout_char):
-                return bytes(line)
+def __getattr__(name):
+    if name == "UART":
+        import sys
 
-    def write(self, buf):
-        return self._file.write(buf)
-
-    def flush(self):
-        pass
-
-    def txdone(self):
-        return True
-
-    def ioctl(self, request, arg):
-        if request == _MP_STREAM_GET_FILENO:
-            return self._file.fileno()  # select.poll then waits on the pty itself
-        if request == _MP_STREAM_POLL:
-            return arg & select.POLLIN if self._readable(0) else 0
-        return 0
+        _host_mount()
+        sys.path.append(_HOST + _SIM_DIR)
+        try:
+            from sim_uart import UART
+        finally:
+            sys.path.pop()
+            sys.modules.pop("sim_uart", None)
+            _host_umount()
+        globals()["UART"] = UART
+        return UART
+    raise AttributeError(name)

@@ -146,6 +146,7 @@ class Supervisor:
             EMBER_SIM_RAW="1" if raw else "0",
             EMBER_SIM_UID=uid,
             EMBER_SIM_FREQ=str(self.config.freq_hz),
+            EMBER_SIM_DIR=str(DEVICE_DIR),
         )
         for n, (_host_end, board_end) in self.uart_ends.items():
             env[f"EMBER_SIM_UART{n}"] = board_end.slave_path
