@@ -14,15 +14,15 @@ _attrs = {
     "run": "core",
     "stop": "core",
     "wake": "core",
-    "stats": "core",
-    "set_error_handler": "core",
+    "stats": "diag",
+    "set_error_handler": "diag",
+    "report": "diag",
     "create_task": "task",
     "sleep_ms": "task",
     "readable": "task",
     "writable": "task",
     "run_until": "task",
     "Task": "task",
-    "Stream": "stream",
     "Pipe": "stream",
     "Signal": "signal",
 }
@@ -30,7 +30,7 @@ _attrs = {
 
 def __getattr__(attr):
     # A public name loads its submodule; any other name may be a submodule itself
-    # (`from . import timers` inside the package comes through here).
+    # (`from . import core` inside the package comes through here).
     mod = _attrs.get(attr, None)
     if mod is None:
         try:

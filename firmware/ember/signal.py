@@ -1,19 +1,20 @@
 """Signal: a flag an interrupt handler sets and the loop turns into a read event."""
 
 from micropython import const
+import io
 
-from .stream import Stream
-
+_POLL = const(3)  # MP_STREAM_POLL
 _POLLIN = const(1)
 
 
-class Signal(Stream):
-    """set() only stores a flag: safe from a hard IRQ (no allocation, no loop state).
-    A reader set with set_read_handler(sig, fn), or a task in `await readable(sig)`,
-    runs in the loop once per batch of set() calls; the flag clears as it runs."""
+class Signal(io.IOBase):
+    """set() only stores a flag, so it is safe in a hard IRQ (no allocation, no loop
+    state touched). A reader set with set_read_handler(sig, fn), or a task waiting in
+    `await readable(sig)`, runs in the loop once per burst of set() calls."""
 
     def __init__(self):
-        Stream.__init__(self)
+        self._em = 0
+        self._qd = 0
         self._flag = False
 
     def set(self):
@@ -25,11 +26,13 @@ class Signal(Stream):
     def is_set(self):
         return self._flag
 
-    def _ready(self, mask):
-        return _POLLIN & mask if self._flag else 0
+    def ioctl(self, req, arg):
+        if req == _POLL:
+            return arg & _POLLIN if self._flag else 0
+        return -1  # no fd
 
     def _deliver(self, mask):
-        # Called by the loop just before it runs the reader: consume the flag.
-        ev = self._ready(mask)
+        # The loop calls this just before the reader runs: consume the flag.
+        ev = mask & _POLLIN if self._flag else 0
         self._flag = False
         return ev

@@ -1,4 +1,4 @@
-"""Python streams that select.poll can wait on: the Stream base and Pipe, a byte FIFO."""
+"""Pipe: an in-memory byte FIFO that select.poll can wait on and that wakes the loop."""
 
 from micropython import const
 import io
@@ -10,44 +10,22 @@ _CLOSE = const(4)  # MP_STREAM_CLOSE
 _GET_FILENO = const(10)  # MP_STREAM_GET_FILENO
 _POLLIN = const(1)
 _POLLOUT = const(4)
-_POLLHUP = const(16)
+_EPIPE = const(32)
 
 _scratch = bytearray(0)  # shared by all pipes for compaction; grows to the largest pipe
 
 
-class Stream(io.IOBase):
-    # A pollable Python stream. Subclasses implement _ready(mask) -> events ready now,
-    # optionally _deliver(mask) (the loop calls it just before running a handler; it
-    # may consume, as Signal does) and call core.wake(self, events) when they become
-    # ready from inside the loop; poll finds changes made anywhere else.
-
-    def __init__(self):
-        self._em = 0  # events the loop has handlers for (set by the loop)
-        self._qd = 0  # events already queued in the loop's ready ring
-
-    def _deliver(self, mask):
-        return self._ready(mask)
-
-    def ioctl(self, req, arg):
-        if req == _POLL:
-            return self._ready(arg)  # 0, not -1, when not ready
-        if req == _GET_FILENO:
-            return -1  # no file descriptor: 0 would mean stdin
-        if req == _CLOSE:
-            self.close()
-            return 0
-        return -1
-
-
-class Pipe(Stream):
-    """An in-memory byte FIFO of `size` bytes; non-blocking: read/write return None
-    instead of waiting (use a handler or `await readable(pipe)`)."""
+class Pipe(io.IOBase):
+    """A byte FIFO of `size` bytes, non-blocking: read, readinto and write return None
+    rather than wait. Writing from inside the loop runs the reader next round (no poll
+    needed); poll still sees writes made elsewhere, e.g. in a scheduled callback."""
 
     def __init__(self, size=256):
-        Stream.__init__(self)
-        # io.BytesIO as storage: seek + write(buf, off, n) and readinto(buf, n) copy
-        # at an offset without allocating, where slicing a bytearray would.
-        self._st = io.BytesIO(bytes(size))
+        self._em = 0  # events the loop has handlers for (the loop sets it)
+        self._qd = 0  # events queued in the loop's ready ring
+        # io.BytesIO(size) is owned storage of that capacity: seek + write(buf, off, n)
+        # and readinto(buf, n) copy at an offset without allocating, where slicing would.
+        self._st = io.BytesIO(size)
         self._size = size
         self._r = 0  # offset of the first unread byte
         self._n = 0  # bytes held
@@ -59,16 +37,21 @@ class Pipe(Stream):
             ev |= _POLLOUT
         return ev & mask
 
-    _deliver = _ready
+    _deliver = _ready  # the loop's check just before it runs a handler
 
-    def __len__(self):
-        return self._n
+    def ioctl(self, req, arg):
+        if req == _POLL:
+            return self._ready(arg)  # 0, not -1, when not ready
+        if req == _CLOSE:
+            self.close()
+            return 0
+        return -1  # MP_STREAM_GET_FILENO and the rest: no fd (0 would mean stdin)
 
     def write(self, buf, off=0, n=-1):
-        """Append up to n bytes of buf[off:] (all by default); returns the count
-        written, or None if the pipe is full."""
+        """Append up to n bytes of buf from off (all of it by default); return the count
+        written, or None when full."""
         if self._closed:
-            raise OSError(32)  # EPIPE
+            raise OSError(_EPIPE)
         if n < 0:
             n = len(buf) - off
         k = self._size - self._n
@@ -79,7 +62,15 @@ class Pipe(Stream):
         st = self._st
         e = self._r + self._n
         if e + k > self._size:
-            self._compact()
+            # Not enough room past the data: move it to the front (rare).
+            global _scratch
+            if len(_scratch) < self._size:
+                _scratch = bytearray(self._size)
+            st.seek(self._r)
+            st.readinto(_scratch, self._n)
+            st.seek(0)
+            st.write(_scratch, 0, self._n)
+            self._r = 0
             e = self._n
         st.seek(e)
         st.write(buf, off, k)
@@ -88,21 +79,9 @@ class Pipe(Stream):
             core.wake(self, _POLLIN)  # the reader runs next round, without a poll
         return k
 
-    def _compact(self):
-        # Move the unread bytes to the front (rare: only when a write would pass the end).
-        global _scratch
-        if len(_scratch) < self._size:
-            _scratch = bytearray(self._size)
-        st = self._st
-        st.seek(self._r)
-        st.readinto(_scratch, self._n)
-        st.seek(0)
-        st.write(_scratch, 0, self._n)
-        self._r = 0
-
     def readinto(self, buf, n=-1):
-        """Move up to len(buf) (or n) bytes into buf; returns the count, None when
-        empty, or 0 at the end of a closed pipe."""
+        """Move up to len(buf) (or n) bytes into buf; return the count, None when empty,
+        or 0 once closed and drained."""
         if n < 0 or n > len(buf):
             n = len(buf)
         k = self._n
@@ -112,12 +91,15 @@ class Pipe(Stream):
             k = n
         self._st.seek(self._r)
         self._st.readinto(buf, k)
-        self._consume(k)
+        self._n -= k
+        self._r = self._r + k if self._n else 0
+        if self._em & _POLLOUT:
+            core.wake(self, _POLLOUT)
         return k
 
     def read(self, n=-1):
-        """Return up to n bytes (all by default) as bytes; None when empty, b"" at
-        the end of a closed pipe."""
+        """Return up to n bytes (all by default); None when empty, b"" once closed and
+        drained. Allocates the result: readinto does not."""
         k = self._n
         if not k:
             return b"" if self._closed else None
@@ -125,17 +107,14 @@ class Pipe(Stream):
             k = n
         self._st.seek(self._r)
         data = self._st.read(k)
-        self._consume(k)
-        return data
-
-    def _consume(self, k):
         self._n -= k
         self._r = self._r + k if self._n else 0
         if self._em & _POLLOUT:
             core.wake(self, _POLLOUT)
+        return data
 
     def close(self):
-        """No more writes; the reader sees the rest of the data, then EOF."""
+        """No more writes; the reader gets the rest of the data, then EOF."""
         if not self._closed:
             self._closed = True
             if self._em & _POLLIN:

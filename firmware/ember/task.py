@@ -39,7 +39,7 @@ class Task:
             self._finish(e, True)
         _cur = None
         if s is not None:
-            core._prune(s)  # unregister unless the task waits on s again
+            core._set(core._rd, s, core._rd.get(s))  # unregister s unless waited on again
 
     def _finish(self, value, failed):
         self.done = True
@@ -48,7 +48,9 @@ class Task:
         w = self.waiter
         if w is None:
             if failed:
-                core.report(value, self)  # nobody will see it otherwise
+                from .diag import report
+
+                report(value, self)  # nobody will see it otherwise
         elif w is not True:
             core.set_timeout(w, 0)
 
@@ -67,9 +69,9 @@ class Task:
 
 def _detach(s, t):
     if core._rd.get(s) is t:
-        core._set(core._rd, s, None)
+        core._set(core._rd, s, None, True)
     if core._wr.get(s) is t:
-        core._set(core._wr, s, None)
+        core._set(core._wr, s, None, True)
 
 
 class _Wait:
