@@ -1,0 +1,309 @@
+# ember push receiver: runs ON the board, sent through the raw REPL by `ember push`.
+#
+# Written by hand: mpremote writes files as repr() text, 256 bytes per exec. This reads a
+# binary stream in framed chunks with CRC-32 and acknowledgements, writes each file to a
+# temporary name, checks its SHA-256 and renames it into place, so a file on the board is
+# always the old or the new version. It keeps a manifest of hashes in /.ember/manifest so
+# the host learns what the board holds in one round trip.
+#
+# Host -> board, text lines:  M <root>            list files under root with their hashes
+#                             F <size> <sha256> <path>   a file follows, as frames
+#                             D <path>            delete a file
+#                             Q                   end of session
+# Frames: 0xEB 0x90, seq u16 LE, len u16 LE, payload, CRC-32 u32 LE of seq+len+payload.
+# Board -> host, text lines:  R <version> <chunk>  ready;  H <sha> <size> <path>;  .  (end)
+#                             A (send frames)  K<seq> (frame kept)  N<seq> (send again from)
+#                             OK <path>  BAD <path>  E <errno> <text>
+import gc
+import hashlib
+import os
+import select
+import sys
+
+import micropython
+from micropython import const
+
+try:
+    from binascii import crc32
+except ImportError:  # a port built without it: the final SHA-256 still guards the file
+    crc32 = None
+
+_VERSION = const(1)
+_MAGIC0 = const(0xEB)
+_MAGIC1 = const(0x90)
+_IDLE_MS = const(5000)
+_QUIET_MS = const(60)
+_STATE = "/.ember"
+_MANIFEST = "/.ember/manifest"
+_DIRTY = "/.ember/dirty"
+_TMP = ".ember-tmp"
+
+
+class _Session:
+    def __init__(self, chunk):
+        self.chunk = chunk
+        self.inp = sys.stdin.buffer
+        self.out = sys.stdout
+        self.poll = select.poll()
+        self.poll.register(sys.stdin, select.POLLIN)
+        self.head = bytearray(6)
+        self.head_mv = memoryview(self.head)
+        self.buf = bytearray(chunk + 4)
+        self.mv = memoryview(self.buf)
+        self.one = bytearray(1)
+        self.manifest = _load_manifest()
+
+    def say(self, text):
+        self.out.write(text)
+        self.out.write("\n")
+
+    def wait(self, ms):
+        return bool(self.poll.poll(ms))
+
+    def readline(self):
+        line = bytearray()
+        while True:
+            if not self.wait(_IDLE_MS):
+                return None
+            self.inp.readinto(self.one)
+            if self.one[0] == 10:
+                return line.decode().rstrip("\r")
+            line.append(self.one[0])
+            if len(line) > 600:
+                return ""
+
+    def drain(self):
+        # Discards bytes until the host has been quiet for a moment (after an error).
+        while self.wait(_QUIET_MS):
+            self.inp.readinto(self.one)
+
+    def frame(self, expected):
+        # Reads one frame; returns its payload length, or -1 (bad: asked again), -2 (gone).
+        if not self.wait(_IDLE_MS):
+            return -2
+        self.inp.readinto(self.head_mv[0:1])
+        if self.head[0] != _MAGIC0:
+            return -2  # not a frame: the host has gone (or a new session is knocking)
+        self.inp.readinto(self.head_mv[1:6])
+        size = self.head[4] | self.head[5] << 8
+        seq = self.head[2] | self.head[3] << 8
+        if self.head[1] != _MAGIC1 or size > self.chunk:
+            return self.nak(expected)
+        self.inp.readinto(self.mv[0 : size + 4])
+        if crc32 is not None:
+            crc = crc32(self.mv[0:size], crc32(self.head_mv[2:6]))
+            got = self.buf[size] | self.buf[size + 1] << 8 | self.buf[size + 2] << 16
+            got |= self.buf[size + 3] << 24
+            if crc != got:
+                return self.nak(expected)
+        if seq != expected:
+            if (expected - seq) & 0xFFFF < 0x8000:  # a copy of one kept already
+                self.say("K%d" % seq)
+                return -3
+            return -3  # one after a bad frame: the host will go back to `expected`
+        return size
+
+    def nak(self, expected):
+        self.drain()
+        self.say("N%d" % expected)
+        return -1
+
+    def receive(self, size, digest_hex, path):
+        tmp = path + _TMP
+        _makedirs(path)
+        digest = hashlib.sha256()
+        try:
+            f = open(tmp, "wb")
+        except OSError as e:
+            self.say("E %d open %s" % (e.errno, path))
+            return
+        self.say("A")
+        seq = 0
+        left = size
+        error = None
+        try:
+            while left > 0:
+                n = self.frame(seq & 0xFFFF)
+                if n == -2:
+                    error = "gone"
+                    break
+                if n < 0:
+                    continue
+                if n == 0 or n > left:
+                    self.nak(seq & 0xFFFF)
+                    continue
+                data = self.mv[0:n]
+                try:
+                    f.write(data)
+                except OSError as e:
+                    error = e
+                    break
+                digest.update(data)
+                left -= n
+                self.say("K%d" % (seq & 0xFFFF))
+                seq += 1
+            f.close()
+        except OSError as e:
+            error = e
+        if error is not None:
+            _remove(tmp)
+            if error != "gone":
+                self.drain()
+                self.say("E %d write %s" % (error.errno, path))
+            return error
+        if _hex(digest.digest()) != digest_hex:
+            _remove(tmp)
+            self.say("BAD " + path)
+            return
+        try:
+            os.rename(tmp, path)
+        except OSError as e:
+            _remove(tmp)
+            self.say("E %d rename %s" % (e.errno, path))
+            return
+        st = os.stat(path)
+        self.manifest[path] = (digest_hex, st[6], st[8])
+        self.say("OK " + path)
+
+    def listing(self, root):
+        for path in _walk(root):
+            if path.endswith(_TMP):
+                _remove(path)  # left by a push that was cut off
+                continue
+            st = os.stat(path)
+            entry = self.manifest.get(path)
+            if entry is None or entry[1] != st[6] or entry[2] != st[8]:
+                entry = (_hash_file(path, self.buf), st[6], st[8])
+                self.manifest[path] = entry
+            # 128 bits of the hash tell changed from unchanged; F lines carry all 256.
+            self.say("H %s %d %s" % (entry[0][:32], entry[1], path))
+        self.say(".")
+
+    def run(self):
+        _mark_dirty()
+        self.say("R %d %d" % (_VERSION, self.chunk))
+        while True:
+            line = self.readline()
+            if line is None or line == "Q":
+                break
+            if not line:
+                continue
+            cmd = line[0]
+            if cmd == "M":
+                self.listing(line[2:])
+            elif cmd == "F":
+                size, digest_hex, path = line[2:].split(" ", 2)
+                if self.receive(int(size), digest_hex, path) == "gone":
+                    break
+            elif cmd == "D":
+                path = line[2:]
+                _remove(path)
+                self.manifest.pop(path, None)
+                self.say("OK " + path)
+            else:
+                break  # not our protocol: leave the REPL to whoever is there
+            gc.collect()
+        _save_manifest(self.manifest)
+
+
+def _hex(data):
+    return "".join("%02x" % b for b in data)
+
+
+def _hash_file(path, buf):
+    digest = hashlib.sha256()
+    mv = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            digest.update(mv[0:n])
+    return _hex(digest.digest())
+
+
+def _walk(root):
+    root = root.rstrip("/") or "/"
+    try:
+        entries = list(os.ilistdir(root))
+    except OSError:
+        return
+    for entry in entries:
+        name, kind = entry[0], entry[1]
+        path = ("" if root == "/" else root) + "/" + name
+        if path == _STATE:
+            continue
+        if kind == 0x4000:
+            yield from _walk(path)
+        else:
+            yield path
+
+
+def _makedirs(path):
+    parts = path.split("/")[1:-1]
+    current = ""
+    for part in parts:
+        current += "/" + part
+        try:
+            os.mkdir(current)
+        except OSError:
+            pass
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _load_manifest():
+    manifest = {}
+    try:
+        os.stat(_DIRTY)
+        return manifest  # a session was cut off: every hash is computed afresh
+    except OSError:
+        pass
+    try:
+        with open(_MANIFEST) as f:
+            for line in f:
+                digest_hex, size, mtime, path = line.rstrip("\n").split(" ", 3)
+                manifest[path] = (digest_hex, int(size), int(mtime))
+    except (OSError, ValueError):
+        pass
+    return manifest
+
+
+def _mark_dirty():
+    try:
+        os.mkdir(_STATE)
+    except OSError:
+        pass
+    try:
+        with open(_DIRTY, "w") as f:
+            f.write("1")
+    except OSError:
+        pass
+
+
+def _save_manifest(manifest):
+    try:
+        with open(_MANIFEST + _TMP, "w") as f:
+            for path, entry in manifest.items():
+                try:
+                    os.stat(path)
+                except OSError:
+                    continue
+                f.write("%s %d %d %s\n" % (entry[0], entry[1], entry[2], path))
+        os.rename(_MANIFEST + _TMP, _MANIFEST)
+        _remove(_DIRTY)
+    except OSError:
+        _remove(_MANIFEST + _TMP)  # full filesystem: the next session rebuilds it
+
+
+def _ember_push(chunk=1024):
+    micropython.kbd_intr(-1)  # 0x03 bytes in file data are data, not Ctrl-C
+    try:
+        _Session(chunk).run()
+    finally:
+        micropython.kbd_intr(3)

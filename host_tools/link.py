@@ -1,0 +1,238 @@
+"""Opens a board by port or pyserial URL and runs code on it through mpremote's transport.
+
+mpremote's SerialTransport does the raw REPL, raw-paste and file helpers; this module adds
+what it lacks for ember: a constructor that does no I/O, port errors turned into one-line
+`LinkError`s (no such port, busy, permission denied, not a MicroPython board), a raw-REPL
+entry that survives a board printing at boot or running a busy main.py, bounded timeouts,
+and device tracebacks raised as `DeviceError`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import serial
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+from host_tools.errors import DeviceError, LinkError
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+ENTER_ATTEMPTS = 4
+ATTEMPT_TIMEOUT_S = 2.5
+DEFAULT_EXEC_TIMEOUT_S = 30.0
+_TRACEBACK_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _port_error(port: str, error: Exception) -> LinkError:
+    text = str(error)
+    code = getattr(error, "errno", None)
+    if code == errno.ENOENT or "No such file" in text or "could not open port" in text and (
+        "No such file" in text or "[Errno 2]" in text
+    ):
+        return LinkError(f"no such port {port}: is the board plugged in? (try `ember boards`)")
+    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text or "busy" in text:
+        return LinkError(f"port {port} is busy: another program (a REPL, mpremote?) has it open")
+    if code == errno.EACCES or "Permission denied" in text or "[Errno 13]" in text:
+        return LinkError(
+            f"permission denied on {port}: add yourself to the 'dialout' (or 'uucp') group"
+        )
+    return LinkError(f"cannot open {port}: {text}")
+
+
+class _Transport(SerialTransport):
+    """mpremote's SerialTransport with a sturdier, bounded entry into the raw REPL."""
+
+    def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
+        seen = b""
+        for _attempt in range(ENTER_ATTEMPTS):
+            self.serial.write(b"\r\x03\x03")  # ctrl-C twice: stop a running program or main.py
+            self._drain_quietly(0.05)
+            self.serial.write(b"\r\x01")  # ctrl-A: enter the raw REPL
+            # The '>' prompt after the banner is left for exec_raw_no_follow to read.
+            seen = self._read_until_within(RAW_BANNER, ATTEMPT_TIMEOUT_S)
+            if seen.endswith(RAW_BANNER):
+                break
+        else:
+            tail = seen[-80:]
+            raise LinkError(
+                f"no MicroPython raw REPL on {self.device_name}: is it a MicroPython board? "
+                f"(last bytes: {tail!r})"
+            )
+        if soft_reset:
+            if not self._read_until_within(b">", ATTEMPT_TIMEOUT_S).endswith(b">"):
+                raise LinkError(f"{self.device_name}: no raw REPL prompt")
+            self.serial.write(b"\x04")  # ctrl-D: soft reset
+            seen = self._read_until_within(b"soft reboot\r\n", timeout_overall)
+            if not seen.endswith(b"soft reboot\r\n"):
+                raise LinkError(f"{self.device_name} did not soft-reboot (got {seen[-80:]!r})")
+            seen = self._read_until_within(RAW_BANNER, timeout_overall)
+            if not seen.endswith(RAW_BANNER):
+                raise LinkError(f"{self.device_name} did not come back after soft reboot")
+        self.in_raw_repl = True
+
+    def _drain_quietly(self, quiet_s: float, limit_s: float = 1.0) -> None:
+        """Reads until the board has been quiet for quiet_s (a busy printer: limit_s)."""
+        deadline = time.monotonic() + limit_s
+        self.serial.timeout = quiet_s
+        while time.monotonic() < deadline and self.serial.read(4096):
+            pass
+
+    def _read_until_within(self, ending: bytes, timeout_s: float) -> bytes:
+        """Reads up to and including `ending`, never past it, within timeout_s."""
+        deadline = time.monotonic() + timeout_s
+        data = b""
+        self.serial.timeout = 0.05
+        while not data.endswith(ending) and time.monotonic() < deadline:
+            data += self.serial.read(len(ending) - _overlap(data, ending))
+            if len(data) > 65536:
+                data = data[-4096:]
+        return data
+
+
+def _overlap(data: bytes, ending: bytes) -> int:
+    """Length of the longest tail of data that begins `ending` (so reads never overshoot)."""
+    for size in range(min(len(data), len(ending) - 1), 0, -1):
+        if ending.startswith(data[-size:]):
+            return size
+    return 0
+
+
+class Link:
+    """One board behind a port or pyserial URL. `with Link(port) as link: link.exec(...)`."""
+
+    def __init__(self, port: str, *, baudrate: int = 115200, exclusive: bool = True) -> None:
+        self.port = port
+        self.baudrate = baudrate
+        self.exclusive = exclusive
+        self._transport: _Transport | None = None
+
+    # -- opening and closing -------------------------------------------------------------
+    def open(self) -> Link:
+        if self._transport is not None:
+            return self
+        if "://" not in self.port and not os.path.exists(self.port):
+            raise LinkError(
+                f"no such port {self.port}: is the board plugged in? (try `ember boards`)"
+            )
+        try:
+            self._transport = _Transport(
+                self.port, baudrate=self.baudrate, exclusive=self.exclusive
+            )
+        except (serial.SerialException, OSError, TransportError) as error:
+            raise self._why_not_open(error) from None
+        return self
+
+    def _why_not_open(self, error: Exception) -> LinkError:
+        # mpremote reports every failure as "failed to access": open the port once more to
+        # learn the reason (busy, permission) from pyserial itself.
+        try:
+            probe = serial.serial_for_url(
+                self.port, do_not_open=True, baudrate=self.baudrate, exclusive=self.exclusive
+            )
+            probe.open()
+            probe.close()
+        except (serial.SerialException, OSError) as reason:
+            return _port_error(self.port, reason)
+        return _port_error(self.port, error)
+
+    def close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        try:
+            if transport.in_raw_repl:
+                transport.exit_raw_repl()
+            transport.close()
+        except (OSError, serial.SerialException):
+            pass
+
+    def __enter__(self) -> Link:
+        return self.open()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def transport(self) -> _Transport:
+        if self._transport is None:
+            self.open()
+        assert self._transport is not None
+        return self._transport
+
+    @property
+    def serial(self) -> serial.Serial:
+        return self.transport.serial
+
+    # -- REPL ----------------------------------------------------------------------------
+    def raw_repl(self, soft_reset: bool = False) -> None:
+        transport = self.transport
+        if soft_reset or not transport.in_raw_repl:
+            try:
+                transport.enter_raw_repl(soft_reset=soft_reset)
+            except (serial.SerialException, OSError) as error:
+                raise LinkError(f"link to {self.port} lost: {error}") from None
+
+    def friendly_repl(self) -> None:
+        if self.transport.in_raw_repl:
+            self.transport.exit_raw_repl()
+
+    def exec(
+        self,
+        code: str | bytes,
+        *,
+        timeout: float | None = DEFAULT_EXEC_TIMEOUT_S,
+        on_output: Callable[[bytes], None] | None = None,
+    ) -> bytes:
+        """Runs code in the raw REPL; returns its output or raises DeviceError."""
+        self.raw_repl()
+        try:
+            out, err = self.transport.exec_raw(code, timeout=timeout, data_consumer=on_output)
+        except TransportExecError as error:  # pragma: no cover - exec_raw does not raise it
+            raise DeviceError(_last_line(error.error_output), error.error_output) from None
+        except TransportError as error:
+            raise LinkError(f"{self.port}: {error.args[0] if error.args else error}") from None
+        except (serial.SerialException, OSError) as error:
+            raise LinkError(f"link to {self.port} lost: {error}") from None
+        if err:
+            text = err.decode(errors="replace")
+            raise DeviceError(_last_line(text), text)
+        return out
+
+    def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
+        import ast
+
+        out = self.exec(f"print(repr({expression}))", timeout=timeout)
+        return ast.literal_eval(out.decode().strip())
+
+    def start(self, code: str | bytes) -> None:
+        """Starts code in the raw REPL without waiting for it to finish."""
+        self.raw_repl()
+        try:
+            self.transport.exec_raw_no_follow(code)
+        except TransportError as error:
+            raise LinkError(f"{self.port}: {error}") from None
+
+    def interrupt(self) -> None:
+        """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""
+        self.serial.write(b"\x03")
+
+
+def _last_line(traceback_text: str) -> str:
+    lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "device error"
+
+
+def device_location(traceback_text: str) -> tuple[str, int] | None:
+    """The innermost `File "...", line N` of a device traceback."""
+    matches = _TRACEBACK_LINE.findall(traceback_text)
+    if not matches:
+        return None
+    path, line = matches[-1]
+    return path, int(line)

@@ -1,0 +1,344 @@
+"""Incremental, verified, atomic file sync to a board: the host side of `ember push`.
+
+Plans what to send (local files and their board paths, refusing paths that escape the
+destination), asks the board's receiver (firmware/push/receiver.py, sent through the raw
+REPL) what it holds in one round trip, and streams only what changed in CRC-checked frames
+with a sliding window of acknowledgements. The receiver writes each file to a temporary
+name, checks its SHA-256 and renames it, so a cut link leaves every file old or new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import serial
+
+from host_tools.errors import CommandError, DeviceError, LinkError
+from host_tools.link import Link
+from host_tools.paths import FIRMWARE_DIR
+from host_tools.push_protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    Reply,
+    frame,
+    parse_reply,
+    resync_padding,
+    seq_after,
+)
+
+RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
+BOOTSTRAP = FIRMWARE_DIR / "push" / "bootstrap.py"
+CACHE_DIR = "/.ember"  # the receiver cache and manifest; never listed as project files
+REPLY_TIMEOUT_S = 10.0
+MAX_RETRIES = 12
+ENOSPC = 28
+SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
+
+Progress = Callable[[int, int], None]  # (bytes sent so far, bytes to send)
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    source: Path
+    board_path: str
+    size: int
+    digest: str
+
+
+@dataclass
+class PushResult:
+    sent: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "sent": len(self.sent),
+            "unchanged": len(self.unchanged),
+            "deleted": len(self.deleted),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def board_path(dest: str, relative: str) -> str:
+    """Joins a destination and a relative path, refusing anything that escapes dest."""
+    if not dest.startswith("/"):
+        raise CommandError(f"destination {dest!r} must be an absolute board path")
+    dest = posixpath.normpath(dest)
+    if "\n" in relative or "\r" in relative or "\x00" in relative:
+        raise CommandError(f"file name {relative!r} has a control character")
+    if relative.startswith("/") or posixpath.isabs(relative):
+        raise CommandError(f"{relative!r} is absolute: it would escape the destination {dest}")
+    joined = posixpath.normpath(posixpath.join(dest, relative))
+    root = dest.rstrip("/") + "/"
+    if not (joined + "/").startswith(root) or joined == dest:
+        raise CommandError(f"{relative!r} escapes the destination {dest}")
+    return joined
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def plan(sources: Iterable[Path | tuple[Path, str]], dest: str = "/") -> list[LocalFile]:
+    """Local files and their board paths: a folder keeps its layout under dest.
+
+    A source may be a (path, relative board name) pair, e.g. a built .mpy and its name.
+    """
+    files: dict[str, LocalFile] = {}
+    for source in sources:
+        if isinstance(source, tuple):
+            path, relative = source
+            pairs = [(path, relative)]
+        else:
+            path = source
+            if not path.exists():
+                raise CommandError(f"{path}: no such file or folder")
+            if path.is_dir():
+                pairs = [
+                    (p, p.relative_to(path).as_posix())
+                    for p in sorted(path.rglob("*"))
+                    if p.is_file() and not SKIP_NAMES.intersection(p.relative_to(path).parts)
+                ]
+            else:
+                pairs = [(path, path.name)]
+        for local, relative in pairs:
+            target = board_path(dest, relative)
+            files[target] = LocalFile(local, target, local.stat().st_size, _digest(local))
+    return list(files.values())
+
+
+class _Receiver:
+    """Talks to firmware/push/receiver.py once it runs on the board."""
+
+    def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None) -> None:
+        self.link = link
+        self.port: serial.Serial = link.serial
+        self.chunk = chunk
+        self.window = window
+        self.progress = progress
+        self.pending = b""
+
+    def start(self) -> None:
+        """Starts the receiver: the copy cached on the board, else its source (then cached)."""
+        source = RECEIVER.read_bytes()
+        digest = hashlib.sha256(source).hexdigest()
+        call = f"\n_ember_boot({digest[:12]!r}, {self.chunk}, {len(source)}, {digest!r})\n"
+        self.link.start(BOOTSTRAP.read_bytes() + call.encode())
+        reply = self.reply()
+        if reply.kind == "S":  # no cached receiver of this version on the board yet
+            self.port.write(source)
+            reply = self.reply()
+        if reply.kind == "E":
+            raise CommandError(
+                f"cannot install the push receiver in {CACHE_DIR} (errno {reply.errno}): "
+                "is the board's filesystem full?"
+            )
+        if reply.kind != "R":
+            raise LinkError(f"{self.link.port}: the push receiver did not start ({reply})")
+        if reply.seq != PROTOCOL_VERSION:
+            raise LinkError(f"board receiver speaks protocol {reply.seq}, not {PROTOCOL_VERSION}")
+
+    def send_line(self, text: str) -> None:
+        self.port.write(text.encode() + b"\n")
+
+    def read_line(self, timeout: float = REPLY_TIMEOUT_S) -> str:
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            if b"\x04" in self.pending:
+                self._ended()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self.port.timeout = min(remaining, 0.5)
+            self.pending += self.port.read(max(1, self.port.in_waiting))
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode(errors="replace").rstrip("\r")
+
+    def _ended(self) -> None:
+        # The receiver stopped: the raw REPL sends \x04, the error text, \x04.
+        _, _, rest = self.pending.partition(b"\x04")
+        deadline = time.monotonic() + 5
+        while rest.count(b"\x04") < 1 and time.monotonic() < deadline:
+            self.port.timeout = 0.2
+            rest += self.port.read(256)
+        error = rest.split(b"\x04")[0].decode(errors="replace").strip()
+        if ">" in rest.split(b"\x04", 1)[-1][:1].decode(errors="replace"):
+            pass
+        raise DeviceError(
+            f"the board's push receiver stopped: {error.splitlines()[-1] if error else '?'}",
+            error,
+        )
+
+    def reply(self, timeout: float = REPLY_TIMEOUT_S) -> Reply:
+        try:
+            line = self.read_line(timeout)
+        except TimeoutError:
+            raise LinkError(
+                f"{self.link.port}: the board stopped answering ({timeout:.0f} s without a reply)"
+            ) from None
+        except (OSError, serial.SerialException) as error:
+            raise LinkError(f"link to {self.link.port} lost: {error}") from None
+        try:
+            return parse_reply(line)
+        except ProtocolError as error:
+            raise LinkError(f"{self.link.port}: {error}") from None
+
+    def expect(self, kind: str) -> Reply:
+        reply = self.reply()
+        if reply.kind != kind:
+            raise LinkError(f"{self.link.port}: expected {kind!r} from the board, got {reply}")
+        return reply
+
+    def manifest(self, dest: str) -> dict[str, tuple[str, int]]:
+        self.send_line(f"M {dest}")
+        held: dict[str, tuple[str, int]] = {}
+        while True:
+            reply = self.reply()
+            if reply.kind == "END":
+                return held
+            if reply.kind != "H":
+                raise LinkError(f"{self.link.port}: unexpected {reply} in the manifest")
+            held[reply.path] = (reply.digest, reply.size)
+
+    def send_files(self, files: list[LocalFile], total: int) -> None:
+        """Streams files back to back: the next file's header and frames go out while the
+        board still checks and renames the one before, so per-file round trips overlap."""
+        self.unconfirmed: list[LocalFile] = []
+        sent_before = 0
+        for local in files:
+            self.send_file(local, sent_before, total)
+            sent_before += local.size
+        while self.unconfirmed:
+            self.handle_confirmation(self.reply(), None)
+
+    def send_file(self, local: LocalFile, sent_before: int, total: int) -> None:
+        data = local.source.read_bytes()
+        self.send_line(f"F {len(data)} {local.digest} {local.board_path}")
+        frames = [data[i : i + self.chunk] for i in range(0, len(data), self.chunk)]
+        opened = False
+        base = next_seq = 0
+        retries = 0
+        while not opened or base < len(frames):
+            while opened and next_seq < len(frames) and next_seq < base + self.window:
+                self.port.write(frame(next_seq, frames[next_seq]))
+                next_seq += 1
+            try:
+                reply = self.reply(REPLY_TIMEOUT_S if retries == 0 else 2.0)
+            except LinkError:
+                if retries >= MAX_RETRIES or not opened:
+                    raise
+                retries += 1
+                self.port.write(resync_padding(self.chunk))  # unstick a half-read frame
+                continue
+            if reply.kind in ("OK", "BAD"):
+                self.handle_confirmation(reply, local)
+            elif reply.kind == "A":
+                opened = True
+            elif reply.kind == "K" and opened:
+                acked = _unwrap(reply.seq, base)
+                if acked >= base:
+                    base = acked + 1
+                    retries = 0
+                    if self.progress:
+                        done = min(len(data), base * self.chunk)
+                        self.progress(sent_before + done, total)
+            elif reply.kind == "N" and opened:
+                retries += 1
+                if retries > MAX_RETRIES:
+                    raise LinkError(f"{self.link.port}: the link keeps corrupting data")
+                next_seq = base = max(base, _unwrap(reply.seq, base))
+            elif reply.kind == "E":
+                raise self._board_error(reply, local)
+            else:
+                raise LinkError(f"{self.link.port}: unexpected {reply} while sending")
+        self.unconfirmed.append(local)
+
+    def handle_confirmation(self, reply: Reply, current: LocalFile | None) -> None:
+        if reply.kind == "E" and current is None and self.unconfirmed:
+            raise self._board_error(reply, self.unconfirmed[0])
+        if reply.kind not in ("OK", "BAD") or not self.unconfirmed:
+            raise LinkError(f"{self.link.port}: unexpected {reply} while sending")
+        done = self.unconfirmed.pop(0)
+        if reply.path != done.board_path:
+            raise LinkError(f"{self.link.port}: confirmation for {reply.path}, "
+                            f"expected {done.board_path}")
+        if reply.kind == "BAD":
+            raise LinkError(
+                f"{done.board_path}: SHA-256 mismatch on the board; the old file is kept"
+            )
+
+    def _board_error(self, reply: Reply, local: LocalFile) -> CommandError:
+        self.finish()
+        if reply.errno == ENOSPC:
+            return CommandError(
+                f"board filesystem full: {local.board_path} ({local.size} bytes) was not "
+                f"written; every file on the board is intact"
+            )
+        return CommandError(
+            f"board refused {local.board_path}: errno {reply.errno} ({reply.text}); "
+            f"every file on the board is intact"
+        )
+
+    def delete(self, path: str) -> None:
+        self.send_line(f"D {path}")
+        self.expect("OK")
+
+    def finish(self) -> None:
+        self.send_line("Q")
+        try:
+            self.link.transport.follow(timeout=REPLY_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - the session is over either way
+            pass
+
+
+def _unwrap(seq16: int, base: int) -> int:
+    """A 16-bit sequence number back to a frame index near base."""
+    candidate = (base & ~0xFFFF) | seq16
+    if seq_after(seq16, base & 0xFFFF) and candidate < base:
+        candidate += 0x10000
+    elif not seq_after(seq16, base & 0xFFFF) and candidate > base:
+        candidate -= 0x10000
+    return candidate
+
+
+def push(
+    link: Link,
+    files: list[LocalFile],
+    *,
+    dest: str = "/",
+    delete: bool = False,
+    chunk: int = 1024,
+    window: int = 2,
+    progress: Progress | None = None,
+) -> PushResult:
+    """Sends what changed; with delete, removes board files under dest that are not local."""
+    started = time.monotonic()
+    result = PushResult()
+    receiver = _Receiver(link, chunk, window, progress)
+    receiver.start()
+    held = receiver.manifest(dest)
+    changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
+    result.unchanged = [f.board_path for f in files if f not in changed]
+    total = sum(f.size for f in changed)
+    receiver.send_files(changed, total)
+    result.sent = [f.board_path for f in changed]
+    sent = total
+    if delete:
+        wanted = {f.board_path for f in files}
+        for path in sorted(held):
+            if path not in wanted:
+                receiver.delete(path)
+                result.deleted.append(path)
+    receiver.finish()
+    result.bytes = sent
+    result.seconds = time.monotonic() - started
+    return result

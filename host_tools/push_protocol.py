@@ -1,0 +1,78 @@
+"""The wire format between `ember push` and firmware/push/receiver.py: frames and replies.
+
+Pure functions, no I/O, so they are unit-tested and fuzzed apart from any link.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"\xeb\x90"
+HEADER = struct.Struct("<2sHH")
+PROTOCOL_VERSION = 1
+MAX_LINE = 1024
+
+
+class ProtocolError(ValueError):
+    """The board said something that is not part of the push protocol."""
+
+
+def frame(seq: int, payload: bytes) -> bytes:
+    """One chunk as sent: magic, seq, length, payload, CRC-32 of seq+length+payload."""
+    head = HEADER.pack(MAGIC, seq & 0xFFFF, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(head[2:]))
+    return head + payload + struct.pack("<I", crc)
+
+
+def resync_padding(chunk: int) -> bytes:
+    """Bytes that complete any frame read the board is stuck in, so it answers N<seq>."""
+    return bytes([MAGIC[0]]) * (chunk + HEADER.size + 4)
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: str  # "R", "S", "H", "END", "A", "K", "N", "OK", "BAD", "E"
+    seq: int = 0
+    digest: str = ""
+    size: int = 0
+    path: str = ""
+    errno: int = 0
+    text: str = ""
+
+
+def parse_reply(line: str) -> Reply:
+    """Parses one line from the receiver; raises ProtocolError on anything else."""
+    line = line.rstrip("\r\n")
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"reply too long ({len(line)} characters)")
+    if line == ".":
+        return Reply("END")
+    if line in ("A", "S"):
+        return Reply(line)
+    head, _, rest = line.partition(" ")
+    try:
+        if head[:1] in ("K", "N") and head[1:].isdigit() and not rest:
+            return Reply(head[0], seq=int(head[1:]) & 0xFFFF)
+        if head == "R":
+            version, chunk = rest.split(" ")
+            return Reply("R", seq=int(version), size=int(chunk))
+        if head == "H":
+            digest, size, path = rest.split(" ", 2)
+            if not 32 <= len(digest) <= 64 or not all(c in "0123456789abcdef" for c in digest):
+                raise ProtocolError(f"bad digest in {line!r}")
+            return Reply("H", digest=digest, size=int(size), path=path)
+        if head in ("OK", "BAD") and rest:
+            return Reply(head, path=rest)
+        if head == "E":
+            code, text = rest.split(" ", 1)
+            return Reply("E", errno=int(code), text=text)
+    except ValueError as error:
+        raise ProtocolError(f"malformed reply {line!r}") from error
+    raise ProtocolError(f"unexpected reply {line!r}")
+
+
+def seq_after(seq: int, base: int) -> bool:
+    """Whether 16-bit sequence number seq is at or after base (modular)."""
+    return (seq - base) & 0xFFFF < 0x8000
