@@ -9,8 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from host_tools import boards
-from host_tools.errors import EmberError
+from host_tools import boards, deploy
+from host_tools.errors import CommandError, DeviceError, EmberError
+from host_tools.link import Link
+from host_tools.ports import profile_for_port, resolve_port
+from host_tools.progress import progress_bar
 from host_tools.sim import launcher, registry
 
 Handler = Callable[[argparse.Namespace], int]
@@ -47,7 +50,7 @@ def cmd_boards(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_start(args: argparse.Namespace) -> int:
-    board = args.sim_board or args.board
+    board = args.board
     if not board:
         raise EmberError("sim start needs --board NAME (one of: "
                          + ", ".join(boards.profile_names()) + ")")
@@ -81,13 +84,148 @@ def cmd_sim_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentParser]:
+    class VerbParser(argparse.ArgumentParser):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("parents", [common])
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    return VerbParser
+
+
+def _link(args: argparse.Namespace) -> Link:
+    return Link(resolve_port(args.port))
+
+
+def _board_name(args: argparse.Namespace, link: Link | None) -> str | None:
+    """--board, else the profile of a virtual or USB-matched board on the port."""
+    if args.board:
+        return args.board
+    return profile_for_port(link.port) if link is not None else None
+
+
+def _write_out(data: bytes) -> None:
+    sys.stdout.buffer.write(data.replace(b"\x04", b""))
+    sys.stdout.buffer.flush()
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    with _link(args) as link:
+        link.exec(args.code, on_output=_write_out, timeout=args.timeout)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    script = Path(args.file)
+    if not script.is_file():
+        raise CommandError(f"{script}: no such file")
+    with _link(args) as link:
+        board = _board_name(args, link)
+        target, label = deploy.board_target(link, board)
+        # Compile first: a syntax error is reported before anything touches the board.
+        deploy.build_tree([script], target, label, subdir="run")
+        if args.with_sources:
+            with progress_bar("pushing", args.quiet) as progress:
+                deploy.push_project(link, [Path(p) for p in args.with_sources], board=board,
+                                    progress=progress)
+        try:
+            link.exec(script.read_bytes(), on_output=_write_out, timeout=None)
+        except KeyboardInterrupt:
+            link.interrupt()  # ctrl-C on the board too
+            try:
+                link.transport.follow(timeout=5, data_consumer=_write_out)
+            except Exception:  # noqa: BLE001 - the board may keep printing; we are leaving
+                pass
+            print("ember: interrupted", file=sys.stderr)
+            return 130
+    return 0
+
+
+def cmd_repl(args: argparse.Namespace) -> int:
+    from mpremote.main import State
+    from mpremote.repl import do_repl
+
+    with _link(args) as link:
+        state = State()
+        state.transport = link.transport
+        repl_args = argparse.Namespace(escape_non_printable=False, capture=None,
+                                       inject_code=None, inject_file=None)
+        do_repl(state, repl_args)  # mpremote's console: Ctrl-] or Ctrl-x leaves
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    sources = [Path(p) for p in args.sources] or [Path(".")]
+    if args.board:
+        target, label = deploy.board_target(None, args.board)
+        result = deploy.build_tree(sources, target, label, as_source=args.source)
+    else:
+        with _link(args) as link:
+            target, label = deploy.board_target(link, _board_name(args, link))
+            result = deploy.build_tree(sources, target, label, as_source=args.source)
+    if args.json:
+        print(json.dumps({"out_dir": str(result.out_dir), "compiled": result.compiled,
+                          "copied": result.copied, "cached": result.cached,
+                          "files": len(result.files), "target": str(target)}))
+    elif not args.quiet:
+        print(f"{len(result.files)} files for {target} in {result.out_dir} "
+              f"({result.compiled} compiled, {result.copied} copied, {result.cached} cached)")
+    return 0
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    sources = [Path(p) for p in args.sources] or [Path(".")]
+    with _link(args) as link:
+        board = _board_name(args, link)
+        with progress_bar("pushing", args.quiet or args.json) as progress:
+            _, result = deploy.push_project(link, sources, board=board, dest=args.dest,
+                                            delete=args.delete, as_source=args.source,
+                                            progress=progress)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    elif not args.quiet:
+        print(f"sent {len(result.sent)}, unchanged {len(result.unchanged)}, "
+              f"deleted {len(result.deleted)}: {result.bytes} bytes in {result.seconds:.2f} s")
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    port = resolve_port(args.port)
+    if args.firmware:
+        from host_tools import flash
+
+        flash.write_firmware(port, Path(args.firmware), board=args.board or profile_for_port(port),
+                             quiet=args.quiet)
+    with Link(port) as link:
+        board = _board_name(args, link)
+        with progress_bar("installing runtime", args.quiet) as progress:
+            result = deploy.install_runtime(link, board=board, progress=progress)
+    if not args.quiet:
+        print(f"runtime installed in {deploy.RUNTIME_DEST}: {len(result.sent)} sent, "
+              f"{len(result.unchanged)} unchanged")
+    return 0
+
+
+def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    # Accepted before or after the verb; only the top level sets the defaults.
+    def value(default: object) -> object:
+        return default if defaults else argparse.SUPPRESS
+
+    parser.add_argument("--port", default=value(os.environ.get("EMBER_PORT")),
+                        help="serial port or pyserial URL (default: $EMBER_PORT, else detect)")
+    parser.add_argument("--board", default=value(None),
+                        help="board profile name (boards/NAME.toml)")
+    parser.add_argument("--quiet", "-q", action="store_true", default=value(False),
+                        help="no progress output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember", description=__doc__)
-    parser.add_argument("--port", default=os.environ.get("EMBER_PORT"),
-                        help="serial port or pyserial URL (default: $EMBER_PORT, else detect)")
-    parser.add_argument("--board", help="board profile name (boards/NAME.toml)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    _common_options(parser, defaults=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, defaults=False)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB",
+                                  parser_class=_with_parents(common))
 
     p = verbs.add_parser("boards", help="list connected and virtual boards")
     p.add_argument("--json", action="store_true")
@@ -96,7 +234,6 @@ def build_parser() -> argparse.ArgumentParser:
     sim = verbs.add_parser("sim", help="virtual boards").add_subparsers(
         dest="sim_verb", required=True, metavar="SIM_VERB")
     p = sim.add_parser("start", help="start a virtual board; prints its port")
-    p.add_argument("--board", dest="sim_board", help="board profile to stand in for")
     p.add_argument("--baud", type=int, help="throttle the link to this baud (0: unthrottled)")
     p.add_argument("--state", help="directory for the flash image (kept after stop)")
     p.add_argument("--power-cut-after", type=int, metavar="BYTES",
@@ -110,6 +247,33 @@ def build_parser() -> argparse.ArgumentParser:
     p = sim.add_parser("list", help="list running virtual boards")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_sim_list)
+
+    p = verbs.add_parser("exec", help="run code on the board")
+    p.add_argument("code")
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default: none)")
+    p.set_defaults(handler=cmd_exec)
+    p = verbs.add_parser("run", help="build, push and run a script, streaming its output")
+    p.add_argument("file")
+    p.add_argument("--with", dest="with_sources", nargs="*", default=[], metavar="SRC",
+                   help="project files or folders to build and push first")
+    p.set_defaults(handler=cmd_run)
+    p = verbs.add_parser("repl", help="open the board's REPL (Ctrl-] or Ctrl-x leaves)")
+    p.set_defaults(handler=cmd_repl)
+    p = verbs.add_parser("build", help="compile .py to .mpy for the board")
+    p.add_argument("sources", nargs="*", metavar="SRC")
+    p.add_argument("--source", action="store_true", help="keep .py source, compile nothing")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_build)
+    p = verbs.add_parser("push", help="sync compiled files to the board (only what changed)")
+    p.add_argument("sources", nargs="*", metavar="SRC")
+    p.add_argument("--dest", default="/", help="board folder (default /)")
+    p.add_argument("--delete", action="store_true", help="remove board files not in SRC")
+    p.add_argument("--source", action="store_true", help="push .py source, not .mpy")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_push)
+    p = verbs.add_parser("flash", help="install the runtime (and a firmware image first)")
+    p.add_argument("--firmware", metavar="IMAGE", help="firmware image for the board's flasher")
+    p.set_defaults(handler=cmd_flash)
     return parser
 
 
@@ -119,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except DeviceError as error:
+        sys.stderr.write(error.traceback or f"{error}\n")
+        return 1
     except EmberError as error:
         print(f"ember: {error}", file=sys.stderr)
         return 1

@@ -1,0 +1,71 @@
+"""Build-then-push jobs shared by `ember push`, `run`, `flash`, the pytest plugin, benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from host_tools import compiler
+from host_tools.boards import load_profile
+from host_tools.compiler import BuildResult, Target
+from host_tools.link import Link
+from host_tools.paths import PROJECT_DIR, RUNTIME_DIR
+from host_tools.push import Progress, PushResult, plan, push
+
+RUNTIME_DEST = "/lib/ember"
+BUILD_BASE = PROJECT_DIR / "build"
+
+
+def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
+    """The .mpy target and a build label: the named profile's, else read from the board."""
+    if board:
+        return Target.for_profile(load_profile(board)), board
+    if link is None:
+        raise compiler.CompileError("building needs --board NAME or a connected board")
+    value = link.eval("__import__('sys').implementation._mpy")
+    assert isinstance(value, int)
+    target = Target.from_sys_mpy(value)
+    return target, f"mpy{target.mpy}-{target.arch or 'bytecode'}"
+
+
+def build_tree(sources: list[Path], target: Target, label: str, *, as_source: bool = False,
+               subdir: str = "app") -> BuildResult:
+    return compiler.build(sources, target, BUILD_BASE / label / subdir, as_source=as_source)
+
+
+def pushable(result: BuildResult) -> list[tuple[Path, str]]:
+    return [(f.output, f.output.relative_to(result.out_dir).as_posix()) for f in result.files]
+
+
+def push_project(
+    link: Link,
+    sources: list[Path],
+    *,
+    board: str | None = None,
+    dest: str = "/",
+    delete: bool = False,
+    as_source: bool = False,
+    progress: Progress | None = None,
+) -> tuple[BuildResult, PushResult]:
+    """Compiles sources for the board (syntax errors stop here) and syncs them to dest."""
+    target, label = board_target(link, board)
+    built = build_tree(sources, target, label, as_source=as_source)
+    files = plan(pushable(built), dest)
+    return built, push(link, files, dest=dest, delete=delete, progress=progress,
+                       window=window_for(board))
+
+
+def install_runtime(link: Link, *, board: str | None = None,
+                    progress: Progress | None = None) -> PushResult:
+    """Installs firmware/ember as .mpy under /lib/ember (only what is missing or outdated)."""
+    target, label = board_target(link, board)
+    built = build_tree([RUNTIME_DIR], target, label, subdir="runtime")
+    files = plan(pushable(built), RUNTIME_DEST)
+    return push(link, files, dest=RUNTIME_DEST, delete=True, progress=progress,
+                window=window_for(board))
+
+
+def window_for(board: str | None) -> int:
+    """Frames in flight: a UART board's receive buffer holds about one frame, USB CDC two."""
+    if board and load_profile(board).link.kind == "uart":
+        return 1
+    return 2

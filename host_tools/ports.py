@@ -1,0 +1,44 @@
+"""Which port a command talks to: --port, else $EMBER_PORT, else the single board found."""
+
+from __future__ import annotations
+
+from host_tools import boards
+from host_tools.errors import LinkError
+from host_tools.sim import registry
+
+
+def candidates() -> list[tuple[str, str]]:
+    """(port, what it is) for every connected board and running virtual board."""
+    found = [
+        (port.device, ", ".join(port.boards) or f"unknown USB serial ({port.description})")
+        for port in boards.detect_ports()
+    ]
+    found += [(sim.port, f"virtual {sim.board}") for sim in registry.running()]
+    return found
+
+
+def resolve_port(explicit: str | None) -> str:
+    """The port to use; with none given, exactly one board must be present."""
+    if explicit:
+        return explicit
+    found = candidates()
+    if len(found) == 1:
+        return found[0][0]
+    if not found:
+        raise LinkError(
+            "no board found: plug one in, start one with `ember sim start --board NAME`, "
+            "or give --port"
+        )
+    listing = "; ".join(f"{port} ({what})" for port, what in found)
+    raise LinkError(f"{len(found)} boards found, choose one with --port: {listing}")
+
+
+def profile_for_port(port: str) -> str | None:
+    """The board profile a port is known to be (virtual boards and matched USB ids)."""
+    sim = registry.find(port) if "://" not in port else None
+    if sim is not None:
+        return sim.board
+    for detected in boards.detect_ports():
+        if detected.device == port and len(detected.boards) == 1:
+            return detected.boards[0]
+    return None

@@ -1,0 +1,28 @@
+"""Progress bars on stderr (rich) for anything that takes more than a second; silent if quiet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from host_tools.push import Progress as ProgressCallback
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool) -> Iterator[ProgressCallback | None]:
+    """Yields a (done, total) callback drawing a bar, or None when quiet."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+
+    columns = (label, BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
