@@ -19,6 +19,7 @@ ticks = __import__("time").ticks_ms  # the loop's clock; tests may swap it (near
 
 # (imports used once are not kept as module globals: each global costs heap)
 _poller = __import__("select").poll()
+_poller.ipoll(0)  # makes the poller's one result tuple now, not in the loop
 # A stream the loop knows is a key of _rd (its reader, or None) and is registered with
 # the poller; _wr has keys only for streams that have had a writer. A handler is a
 # function fn(stream) or a Task (tasks are callable).
@@ -189,9 +190,17 @@ def _call(fn, x):
     try:
         fn(x)
     except Exception as e:  # isolated: report it and keep running the others
-        from .diag import report  # loaded on the first error only
+        _report(e, fn)
 
-        report(e, fn)
+
+def _report(e, where):
+    # The first error loads diag and rebinds _report to diag.report, so later reports
+    # import nothing (a relative import allocates) and work in a low-memory loop.
+    global _report
+    from .diag import report
+
+    _report = report
+    report(e, where)
 
 
 def run(until=None):
@@ -205,7 +214,7 @@ def run(until=None):
         # Timers due now, at most as many as are armed: one that re-arms with 0 ms
         # runs next round, not in a loop that would starve I/O.
         n = _tn
-        while n and _head >= 0:
+        while n and _head >= 0 and not _stop:
             i = _head
             late = ticks_diff(now, _due[i])
             if late < 0:

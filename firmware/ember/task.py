@@ -21,6 +21,7 @@ class Task:
         self.failed = False
         self.result = None
         self.waiter = None  # a Task awaiting this one, or True for run_until
+        self.s = None  # the stream it waited on last, kept registered while it lives
 
     def __call__(self, s):
         # The loop wakes a task as it calls any handler: from a timer (s is None) or
@@ -38,8 +39,8 @@ class Task:
         except Exception as e:
             self._finish(e, True)
         _cur = None
-        if s is not None:
-            core._set(core._rd, s, core._rd.get(s))  # unregister s unless waited on again
+        if self.done:
+            _release(self)
 
     def _finish(self, value, failed):
         self.done = True
@@ -48,9 +49,7 @@ class Task:
         w = self.waiter
         if w is None:
             if failed:
-                from .diag import report
-
-                report(value, self)  # nobody will see it otherwise
+                core._report(value, self)  # nobody will see it otherwise
         elif w is not True:
             core.set_timeout(w, 0)
 
@@ -68,10 +67,28 @@ class Task:
 
 
 def _detach(s, t):
+    # Woken by s: stop waiting on it but keep it registered (mask 0), so waiting on it
+    # again, the usual next step, allocates nothing.
     if core._rd.get(s) is t:
         core._set(core._rd, s, None, True)
     if core._wr.get(s) is t:
         core._set(core._wr, s, None, True)
+
+
+def _release(t):
+    # Unregister the task's last stream unless something else handles it now.
+    s = t.s
+    if s is not None:
+        t.s = None
+        core._set(core._rd, s, core._rd.get(s))
+
+
+def _arm(table, s):
+    t = _cur
+    if t.s is not s:
+        _release(t)
+        t.s = s
+    core._set(table, s, t)
 
 
 class _Wait:
@@ -97,9 +114,9 @@ class _Wait:
         if k == _SLEEP:
             core.set_timeout(_cur, a)
         elif k == _READ:
-            core._set(core._rd, a, _cur)
+            _arm(core._rd, a)
         else:
-            core._set(core._wr, a, _cur)
+            _arm(core._wr, a)
 
 
 def sleep_ms(ms, w=_Wait(_SLEEP)):
