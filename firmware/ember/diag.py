@@ -2,7 +2,7 @@
 
 import sys
 
-from . import core
+from . import core, timers
 
 _on_error = None
 
@@ -28,7 +28,7 @@ def stats():
     timers and streams (armed now)."""
     return {
         "events": core.events,
-        "lag_max_ms": core.lag_max,
-        "timers": core._tn,
+        "lag_max_ms": timers.lag_max,
+        "timers": timers._tn,
         "streams": core._nh,
     }

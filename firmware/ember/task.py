@@ -2,7 +2,7 @@
 
 from micropython import const
 
-from . import core
+from . import core, timers
 
 _SLEEP = const(0)
 _READ = const(1)
@@ -51,7 +51,7 @@ class Task:
             if failed:
                 core._report(value, self)  # nobody will see it otherwise
         elif w is not True:
-            core.set_timeout(w, 0)
+            timers.set_timeout(w, 0)
 
     def __iter__(self):
         return self
@@ -112,7 +112,7 @@ class _Wait:
         self.arg = None
         k = self.kind
         if k == _SLEEP:
-            core.set_timeout(_cur, a)
+            timers.set_timeout(_cur, a)
         elif k == _READ:
             _arm(core._rd, a)
         else:
@@ -140,7 +140,7 @@ def writable(s, w=_Wait(_WRITE)):
 def create_task(coro):
     """Schedule coroutine coro on the loop; returns its Task."""
     t = Task(coro)
-    core.set_timeout(t, 0)
+    timers.set_timeout(t, 0)
     return t
 
 

