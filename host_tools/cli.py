@@ -206,6 +206,23 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.bench == "loop":
+        from host_tools.bench.loop import run_loop_bench
+
+        result = run_loop_bench(port=args.port, board=args.board, round_trips=args.round_trips)
+    else:
+        from host_tools.bench.push import run_push_bench
+
+        result = run_push_bench(baud=args.baud)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:24} {value}")
+    return 0
+
+
 def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     # Accepted before or after the verb; only the top level sets the defaults.
     def value(default: object) -> object:
@@ -274,6 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("flash", help="install the runtime (and a firmware image first)")
     p.add_argument("--firmware", metavar="IMAGE", help="firmware image for the board's flasher")
     p.set_defaults(handler=cmd_flash)
+    p = verbs.add_parser("bench", help="benchmarks: loop (runtime) or push (file sync)")
+    p.add_argument("bench", choices=("loop", "push"))
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--baud", type=int, default=115200, help="push: virtual link baud")
+    p.add_argument("--round-trips", type=int, default=2000, help="loop: ping-pong count")
+    p.set_defaults(handler=cmd_bench)
     return parser
 
 
