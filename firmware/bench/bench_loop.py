@@ -19,8 +19,7 @@ _K = const(32)  # readers and timers registered to measure their cost
 def _add_firmware_path():
     # Run from a checkout (firmware/bench/bench_loop.py): make firmware/ importable, after
     # the script's own directory, where a pushed ember package would be found first.
-    here = __file__.rpartition("/")[0]
-    parent = here.rpartition("/")[0] if "/" in here else (".." if here else "..")
+    parent = (__file__.rpartition("/")[0] or ".") + "/.."
     if parent not in sys.path:
         sys.path.append(parent)
 
