@@ -109,3 +109,31 @@ def test_bench_script_pushed_beside_mpy_package(mpy_dir: Path, tmp_path: Path) -
         assert key in result, key
     assert result["alloc_bytes_per_event"] <= 0.1
     assert 0 < result["import_bytes"] <= 2500
+
+
+def test_mip_package_and_manifest_describe_the_package() -> None:
+    sources = sorted(f"ember/{p.name}" for p in (FIRMWARE / "ember").glob("*.py"))
+    package = json.loads((FIRMWARE / "package.json").read_text(encoding="utf-8"))
+    assert sorted(dest for dest, _ in package["urls"]) == sources
+    assert all(dest == src for dest, src in package["urls"])  # relative to package.json
+    init = (FIRMWARE / "ember" / "__init__.py").read_text(encoding="utf-8")
+    assert f'__version__ = "{package["version"]}"' in init
+    manifest = (FIRMWARE / "manifest.py").read_text(encoding="utf-8")
+    assert 'package("ember")' in manifest
+    assert f'version="{package["version"]}"' in manifest
+
+
+def test_async_streams_example_ends_with_done() -> None:
+    micropython = dev.find_micropython()
+    if micropython is None:
+        pytest.skip("no MicroPython interpreter")
+    proc = subprocess.run(
+        [micropython, str(ROOT / "examples" / "async_streams.py")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[-1] == "done", proc.stdout
+    assert "main:" in lines[0] and "end of radio" in proc.stdout
