@@ -10,8 +10,8 @@ def test_reader_runs_when_data_arrives():
     got = []
     ember.set_read_handler(p, lambda s: got.append(s.read()))
     ember.set_timeout(lambda _: p.write(b"one"), 5)
-    ember.set_timeout(lambda _: p.write(b"two"), 10)
-    ember.set_timeout(lambda _: ember.set_read_handler(p, None), 20)
+    ember.set_timeout(lambda _: p.write(b"two"), 30)
+    ember.set_timeout(lambda _: ember.set_read_handler(p, None), 60)
     ember.run()
     assert got == [b"one", b"two"], got
 
@@ -30,8 +30,8 @@ def test_setting_again_replaces_and_none_removes():
         p.write(b"3")  # nobody reads it now
 
     ember.set_timeout(lambda _: p.write(b"1"), 5)
-    ember.set_timeout(swap, 10)
-    ember.set_timeout(remove, 15)
+    ember.set_timeout(swap, 30)
+    ember.set_timeout(remove, 60)
     ember.run()  # returns: the only handler was removed and no timer is left
     assert got == [("a", b"1"), ("b", b"2")], got
     assert core._nh == 0 and p not in core._rd
@@ -100,7 +100,7 @@ def test_pipe_close_gives_eof_to_the_reader():
 
     ember.set_read_handler(p, reader)
     ember.set_timeout(lambda _: p.write(b"last"), 5)
-    ember.set_timeout(lambda _: p.close(), 10)
+    ember.set_timeout(lambda _: p.close(), 30)
     ember.run()
     assert got == [b"last", b""], got
     try:
@@ -126,8 +126,10 @@ def test_raising_handler_is_reported_and_others_keep_running():
     ember.set_read_handler(q, lambda s: got.append(s.read()))
     ember.set_timeout(lambda _: 1 / 0, 1)
     for i in range(3):
-        ember.set_timeout(lambda _: (p.write(b"x"), q.write(b"y")), 5 + 5 * i)
-    ember.set_timeout(lambda _: (ember.set_read_handler(p, None), ember.set_read_handler(q, None)), 30)
+        ember.set_timeout(lambda _: (p.write(b"x"), q.write(b"y")), 5 + 25 * i)
+    ember.set_timeout(
+        lambda _: (ember.set_read_handler(p, None), ember.set_read_handler(q, None)), 90
+    )
     ember.run()
     assert got == [b"y", b"y", b"y"], got
     assert [t for t, _ in errors] == [ZeroDivisionError] + [ValueError] * 3, errors

@@ -22,7 +22,7 @@ def test_signal_from_scheduled_callback_runs_reader():
 
     ember.set_read_handler(sig, reader)
     for i in range(3):
-        ember.set_timeout(lambda n: micropython.schedule(irq, n), 5 + 10 * i, i)
+        ember.set_timeout(lambda n: micropython.schedule(irq, n), 5 + 25 * i, i)
     ember.run()
     assert got == [("irq", 0), "reader", ("irq", 1), "reader", ("irq", 2), "reader"], got
 
@@ -56,7 +56,7 @@ def test_task_awaits_a_signal():
         return n
 
     for i in range(3):
-        ember.set_timeout(lambda _: micropython.schedule(lambda _: sig.set(), None), 5 + 5 * i)
+        ember.set_timeout(lambda _: micropython.schedule(lambda _: sig.set(), None), 5 + 25 * i)
     assert ember.run_until(waiter()) == 3
 
 
@@ -86,6 +86,6 @@ def test_pipe_written_from_scheduled_callback_reaches_reader():
 
     ember.set_read_handler(p, reader)
     ember.set_timeout(lambda _: micropython.schedule(p.write, b"one"), 5)
-    ember.set_timeout(lambda _: micropython.schedule(p.write, b"two"), 15)
+    ember.set_timeout(lambda _: micropython.schedule(p.write, b"two"), 30)
     ember.run()
     assert got == [b"one", b"two"], got
