@@ -1,10 +1,10 @@
 """The loop: one select.poll, a ready ring of streams, and isolated handler dispatch."""
 
+from micropython import const
 from time import ticks_diff
 
 from . import timers
 
-# const() is folded by the compiler; not importing it saves a module global.
 _POLLIN = const(1)
 _POLLOUT = const(4)
 _RD_EVENTS = const(25)  # POLLIN | POLLERR | POLLHUP run the reader

@@ -1,11 +1,11 @@
 """Timer pool: one-shot and periodic timers in preallocated slots, in due order."""
 
+from micropython import const
 from time import ticks_add, ticks_diff
 
-# const() is folded by the compiler; not importing it saves a module global.
 _CHUNK = const(8)  # slots added at a time
 _SLOTS = const(1024)  # slots at most; a handle is (serial << 10) | slot
-_SERIALS = const(0x1FFFFF)  # keeps handles small ints on 32-bit boards
+_SERIALS = const(0xFFFFF)  # (serial << 10 | slot) < 2**30: a small int on 32-bit boards
 
 ticks = __import__("time").ticks_ms  # the loop's clock; tests may swap it (near the wrap, say)
 

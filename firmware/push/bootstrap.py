@@ -1,10 +1,12 @@
 # ember push bootstrap: runs ON the board, sent through the raw REPL before each push.
 #
-# Imports the push receiver cached in /.ember (rx_<tag>.py, tag = hash of its source), so
-# the receiver's source crosses the link once per version, not once per push. When no
-# cached copy matches it answers "S", reads the receiver's source (size bytes, SHA-256
-# digest) from the host, caches it atomically and imports it. Then the receiver runs.
-def _ember_boot(tag, chunk, size, digest):
+# Imports the push receiver cached in /.ember (rx_<tag>, tag = hash of its source), so the
+# receiver crosses the link once per version, not once per push. Without a usable cached
+# copy it answers "S <sys.implementation._mpy>"; the host replies with a line
+# "<ext> <size> <sha256>" and the receiver compiled for this board (.mpy: no RAM spent on
+# compiling) or, where it cannot compile for it, its source (.py). The copy is checked,
+# cached atomically and imported; then the receiver runs.
+def _ember_boot(tag, chunk):
     import sys
 
     name = "rx_" + tag
@@ -12,52 +14,57 @@ def _ember_boot(tag, chunk, size, digest):
     try:
         try:
             receiver = __import__(name)
-        except ImportError:
-            print("S")
-            if not _ember_fetch("/.ember/" + name + ".py", size, digest):
-                return
+        except (ImportError, ValueError):  # none cached, or .mpy of older firmware
+            import micropython
+
+            sys.modules.pop(name, None)
+            micropython.kbd_intr(-1)  # from here the host sends data: no byte may interrupt
+            try:
+                print("S %d" % sys.implementation._mpy)
+                if not _ember_fetch("/.ember/" + name):
+                    return
+            finally:
+                micropython.kbd_intr(3)
             receiver = __import__(name)
     finally:
         sys.path.pop(0)
     receiver._ember_push(chunk)
 
 
-def _ember_fetch(path, size, digest):
+def _ember_fetch(stem):
     import hashlib
     import os
+    import sys
 
-    import micropython
-
+    ext, size, digest = sys.stdin.readline().split()
+    size = int(size)
+    path = stem + "." + ext
     try:
         os.mkdir("/.ember")
     except OSError:
         pass
+    for old in os.listdir("/.ember"):
+        if old.startswith("rx_"):
+            os.remove("/.ember/" + old)  # older receivers, or this one in the other form
     buf = bytearray(256)
     mv = memoryview(buf)
     h = hashlib.sha256()
-    micropython.kbd_intr(-1)  # the source is data: no byte of it may interrupt
     try:
         with open(path + ".tmp", "wb") as f:
             while size > 0:
                 n = min(size, 256)
-                sys_stdin_readinto(mv[0:n])
+                sys.stdin.buffer.readinto(mv[0:n])
                 h.update(mv[0:n])
                 f.write(mv[0:n])
                 size -= n
     except OSError as e:
         print("E %d cache %s" % (e.errno, path))
         return False
-    finally:
-        micropython.kbd_intr(3)
-    if "".join("%02x" % b for b in h.digest()) != digest:
+    from binascii import hexlify
+
+    if hexlify(h.digest()).decode() != digest:
         os.remove(path + ".tmp")
         print("BAD " + path)
         return False
     os.rename(path + ".tmp", path)
     return True
-
-
-def sys_stdin_readinto(mv):
-    import sys
-
-    sys.stdin.buffer.readinto(mv)

@@ -19,6 +19,7 @@ import hashlib
 import os
 import select
 import sys
+from binascii import hexlify
 
 import micropython
 from micropython import const
@@ -109,6 +110,7 @@ class _Session:
         return -1
 
     def receive(self, size, digest_hex, path):
+        gc.collect()
         tmp = path + _TMP
         _makedirs(path)
         digest = hashlib.sha256()
@@ -207,7 +209,7 @@ class _Session:
 
 
 def _hex(data):
-    return "".join("%02x" % b for b in data)
+    return hexlify(data).decode()  # one allocation: small heaps fragment easily
 
 
 def _hash_file(path, buf):

@@ -120,3 +120,28 @@ def test_tasks_under_heap_lock():
 
 async def _first_await(t):
     await ember.sleep_ms(0)
+
+
+def test_native_fd_stream_under_heap_lock():
+    # A file-descriptor stream (the unix port's /dev/zero: always readable) goes
+    # through the same poll and dispatch path without allocating either.
+    try:
+        f = open("/dev/zero", "rb")
+    except OSError:
+        return  # not the unix port
+    buf = bytearray(32)
+    n = [0]
+
+    def reader(s):
+        s.readinto(buf)
+        n[0] += 1
+        if n[0] == 500:
+            ember.set_read_handler(s, None)
+
+    ember.set_read_handler(f, reader)
+    ember.run()
+    n[0] = 0
+    ember.set_read_handler(f, reader)
+    _locked(ember.run)
+    f.close()
+    assert n[0] == 500
