@@ -1,4 +1,5 @@
-# Device-side test runner: runs ONE test function of a device test module on MicroPython.
+"""Device-side test runner: runs one test function of a device test module."""
+
 # Usage: micropython _runner.py PKG_DIR TEST_DIR MODULE FUNCTION
 # PKG_DIR holds the ember package (firmware/, or a directory of .mpy files). Prints
 # "ember-test: pass" on success; on failure prints the traceback and exits with 1.

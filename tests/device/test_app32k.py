@@ -66,12 +66,11 @@ def test_app_runs_in_32k_with_room_to_spare():
     set_read_handler(sensor, on_sample)
     set_read_handler(button, on_button)
     set_read_handler(log, on_log)
-    for ms in (10, 25, 40):
+    for ms in (10, 40, 70):
         set_timeout(lambda _: micropython.schedule(irq, None), ms)
 
     assert run_until(parser()) == 4
-    set_timeout(lambda _: None, 60)  # let the status timer run a few times more
-    run_until(_sleep(60))
+    run_until(_sleep(100))  # let the status timer and the last IRQ run
     for h in (h_sensor, h_status):
         clear_timeout(h)
     for s in (sensor, button, log):

@@ -57,6 +57,7 @@ def test_write_handler_fills_a_pipe_and_level_triggering_repeats_it():
 def test_reader_and_writer_on_the_same_stream():
     p = ember.Pipe(4)
     log = []
+    got = bytearray()
 
     def writer(s):
         s.write(b"xy")
@@ -65,14 +66,14 @@ def test_reader_and_writer_on_the_same_stream():
             ember.set_write_handler(s, None)
 
     def reader(s):
-        log.append(s.read())
-        if log.count(b"xy") == 3:
+        got.extend(s.read())
+        if len(got) == 6:
             ember.set_read_handler(s, None)
 
     ember.set_write_handler(p, writer)
     ember.set_read_handler(p, reader)
     ember.run()
-    assert log.count("w") == 3 and log.count(b"xy") == 3, log
+    assert log.count("w") == 3 and got == b"xy" * 3, (log, got)
 
 
 def test_pipe_fifo_wraps_and_compacts():
@@ -163,10 +164,11 @@ def test_stop_returns_from_run_and_run_resumes():
 
     ember.set_timeout(halt, 7)
     ember.run()
-    assert got[-1] == "stop" and got.count("i") == 3, got
-    ember.set_timeout(lambda _: ember.clear_timeout(h), 5)
+    assert got[-1] == "stop" and "i" in got, got  # nothing ran after stop()
+    n = len(got)
+    ember.set_timeout(lambda _: ember.clear_timeout(h), 10)
     ember.run()  # the interval still runs until cleared
-    assert got.count("i") >= 5, got
+    assert got[n:] and set(got[n:]) == {"i"}, got
 
 
 def test_run_returns_when_idle():
