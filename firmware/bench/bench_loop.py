@@ -21,13 +21,10 @@ _MSG = b"ember ping-pong!"  # 16 bytes per hop
 _POLLIN = const(1)
 _K = const(32)  # readers and timers registered to measure their cost
 
-
-def _add_firmware_path():
-    # Run from a checkout (firmware/bench/bench_loop.py): make firmware/ importable, after
-    # the script's own directory, where a pushed ember package would be found first.
-    parent = (__file__.rpartition("/")[0] or ".") + "/.."
-    if parent not in sys.path:
-        sys.path.append(parent)
+# Run from a checkout (micropython firmware/bench/bench_loop.py): put firmware/ on sys.path,
+# after the script's own directory, where a pushed ember package is found first.
+if "/bench/" in globals().get("__file__", ""):
+    sys.path.append(__file__.rpartition("/bench/")[0])
 
 
 def _mem():
@@ -239,5 +236,4 @@ def run(n=1000):
 
 
 if __name__ == "__main__":
-    _add_firmware_path()
     run()

@@ -69,6 +69,13 @@ def test_device_test_passes_from_mpy(mpy_dir: Path, module: str, function: str) 
     dev.run_device_test(path, function, pkg_dir=mpy_dir, heapsize=heapsize, timeout=60)
 
 
+def test_bench_script_main_block_is_the_one_the_host_strips() -> None:
+    # host_tools/bench/loop.py sends the script with this block removed, then run(n).
+    text = (FIRMWARE / "bench" / "bench_loop.py").read_text(encoding="utf-8")
+    assert text.endswith('if __name__ == "__main__":\n    run()\n')
+    assert "def run(n=" in text
+
+
 def test_bench_script_pushed_beside_mpy_package(mpy_dir: Path, tmp_path: Path) -> None:
     # As `ember bench loop` would run it: the script beside the installed package.
     micropython = dev.find_micropython()
