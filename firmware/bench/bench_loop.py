@@ -20,6 +20,7 @@ import time
 _MSG = b"ember ping-pong!"  # 16 bytes per hop
 _POLLIN = const(1)
 _K = const(32)  # readers and timers registered to measure their cost
+_REPEAT = const(5)  # ember runs (the baselines are slow enough to run once)
 
 # Run from a checkout (micropython firmware/bench/bench_loop.py): put firmware/ on sys.path,
 # after the script's own directory, where a pushed ember package is found first.
@@ -204,12 +205,12 @@ def run(n=1000):
     _ember_pingpong(ember, 10)  # warm up (first-use allocations)
     best = 0
     alloc = 0
-    for _ in range(3):  # ember is fast enough that one run is short: take the best
+    for _ in range(_REPEAT):  # one ember run is short: take the best of several
         dt, al = _ember_pingpong(ember, n)
         best = dt if not best or dt < best else best
         alloc += al
     ember_eps = events * 1000000 / best
-    alloc_per_event = alloc / (3 * events)
+    alloc_per_event = alloc / (_REPEAT * events)
     raw_eps = events * 1000000 / _raw_pingpong(Pipe, n)
     poll_us = _poll_cost(Pipe)
     asyncio_eps = events * 1000000 / _asyncio_pingpong(Pipe, n)
