@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import serial
 
-from host_tools.errors import CommandError, DeviceError, LinkError
+from host_tools import compiler
+from host_tools.errors import CommandError, EmberError, LinkError
 from host_tools.link import Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push_protocol import (
@@ -35,7 +37,8 @@ RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
 BOOTSTRAP = FIRMWARE_DIR / "push" / "bootstrap.py"
 CACHE_DIR = "/.ember"  # the receiver cache and manifest; never listed as project files
 REPLY_TIMEOUT_S = 10.0
-MAX_RETRIES = 12
+MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
+MAX_SILENCES = 3  # resync attempts when the board says nothing at all (a dead link)
 ENOSPC = 28
 SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
 
@@ -128,14 +131,16 @@ class _Receiver:
         self.pending = b""
 
     def start(self) -> None:
-        """Starts the receiver: the copy cached on the board, else its source (then cached)."""
+        """Starts the receiver: the copy cached on the board, else one sent now (and cached)."""
         source = RECEIVER.read_bytes()
-        digest = hashlib.sha256(source).hexdigest()
-        call = f"\n_ember_boot({digest[:12]!r}, {self.chunk}, {len(source)}, {digest!r})\n"
+        tag = hashlib.sha256(source).hexdigest()[:12]
+        call = f"\n_ember_boot({tag!r}, {self.chunk})\n"
         self.link.start(BOOTSTRAP.read_bytes() + call.encode())
         reply = self.reply()
-        if reply.kind == "S":  # no cached receiver of this version on the board yet
-            self.port.write(source)
+        if reply.kind == "S":  # no usable cached receiver on the board yet
+            ext, body = _receiver_for(reply.size)
+            digest = hashlib.sha256(body).hexdigest()
+            self.port.write(f"{ext} {len(body)} {digest}\n".encode() + body)
             reply = self.reply()
         if reply.kind == "E":
             raise CommandError(
@@ -152,9 +157,13 @@ class _Receiver:
 
     def read_line(self, timeout: float = REPLY_TIMEOUT_S) -> str:
         deadline = time.monotonic() + timeout
-        while b"\n" not in self.pending:
-            if b"\x04" in self.pending:
-                self._ended()
+        while True:
+            end = self.pending.find(b"\x04")
+            newline = self.pending.find(b"\n")
+            if end >= 0 and (newline < 0 or end < newline):
+                self._ended()  # the receiver stopped: the raw REPL's end-of-output marker
+            if newline >= 0:
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
@@ -171,12 +180,8 @@ class _Receiver:
             self.port.timeout = 0.2
             rest += self.port.read(256)
         error = rest.split(b"\x04")[0].decode(errors="replace").strip()
-        if ">" in rest.split(b"\x04", 1)[-1][:1].decode(errors="replace"):
-            pass
-        raise DeviceError(
-            f"the board's push receiver stopped: {error.splitlines()[-1] if error else '?'}",
-            error,
-        )
+        last = error.splitlines()[-1] if error else "no reason given"
+        raise CommandError(f"the push receiver stopped on the board: {last}")
 
     def reply(self, timeout: float = REPLY_TIMEOUT_S) -> Reply:
         try:
@@ -226,19 +231,20 @@ class _Receiver:
         frames = [data[i : i + self.chunk] for i in range(0, len(data), self.chunk)]
         opened = False
         base = next_seq = 0
-        retries = 0
+        retries = silences = 0
         while not opened or base < len(frames):
             while opened and next_seq < len(frames) and next_seq < base + self.window:
                 self.port.write(frame(next_seq, frames[next_seq]))
                 next_seq += 1
             try:
-                reply = self.reply(REPLY_TIMEOUT_S if retries == 0 else 2.0)
+                reply = self.reply(REPLY_TIMEOUT_S if silences == 0 else 2.0)
             except LinkError:
-                if retries >= MAX_RETRIES or not opened:
+                if silences >= MAX_SILENCES or not opened:
                     raise
-                retries += 1
+                silences += 1
                 self.port.write(resync_padding(self.chunk))  # unstick a half-read frame
                 continue
+            silences = 0
             if reply.kind in ("OK", "BAD"):
                 self.handle_confirmation(reply, local)
             elif reply.kind == "A":
@@ -298,6 +304,18 @@ class _Receiver:
             self.link.transport.follow(timeout=REPLY_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - the session is over either way
             pass
+
+
+def _receiver_for(sys_mpy: int) -> tuple[str, bytes]:
+    """The receiver compiled for a board's sys.implementation._mpy, else its source."""
+    try:
+        target = compiler.Target.from_sys_mpy(sys_mpy)
+        target = compiler.Target(target.version, target.sub_version)  # bytecode only
+        with tempfile.TemporaryDirectory(prefix="ember-rx-") as out:
+            built = compiler.compile_file(RECEIVER, target, Path(out), root=RECEIVER.parent)
+            return "mpy", built.read_bytes()
+    except EmberError:
+        return "py", RECEIVER.read_bytes()
 
 
 def _unwrap(seq16: int, base: int) -> int:

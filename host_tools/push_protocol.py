@@ -49,12 +49,14 @@ def parse_reply(line: str) -> Reply:
         raise ProtocolError(f"reply too long ({len(line)} characters)")
     if line == ".":
         return Reply("END")
-    if line in ("A", "S"):
+    if line == "A":
         return Reply(line)
     head, _, rest = line.partition(" ")
     try:
         if head[:1] in ("K", "N") and head[1:].isdigit() and not rest:
             return Reply(head[0], seq=int(head[1:]) & 0xFFFF)
+        if head == "S" and rest.isdigit():
+            return Reply("S", size=int(rest))  # size: the board's sys.implementation._mpy
         if head == "R":
             version, chunk = rest.split(" ")
             return Reply("R", seq=int(version), size=int(chunk))

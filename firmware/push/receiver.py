@@ -176,6 +176,7 @@ class _Session:
             entry = self.manifest.get(path)
             if entry is None or entry[1] != st[6] or entry[2] != st[8]:
                 entry = (_hash_file(path, self.buf), st[6], st[8])
+                gc.collect()  # hashing leaves a file's buffers behind: keep the heap whole
                 self.manifest[path] = entry
             # 128 bits of the hash tell changed from unchanged; F lines carry all 256.
             self.say("H %s %d %s" % (entry[0][:32], entry[1], path))

@@ -1,0 +1,255 @@
+"""The `ember` verbs end to end against virtual boards, including bad input and cut links."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pty
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from host_tools.link import Link
+from host_tools.push import plan, push
+from host_tools.sim.launcher import VirtualBoard
+
+EMBER = str(Path(sys.executable).parent / "ember")
+COMMAND_TIMEOUT_S = 120
+
+
+def ember(*args: str, check: bool = True, timeout: float = COMMAND_TIMEOUT_S,
+          ) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([EMBER, *args], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"ember {' '.join(args)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line error, got: {result.stderr!r}"
+    assert lines[0].startswith("ember: ")
+    return lines[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    (root / "lib").mkdir(parents=True)
+    (root / "main.py").write_text("import lib.util\nprint('main', lib.util.VALUE)\n")
+    for n in range(5):
+        (root / "lib" / f"m{n}.py").write_text(f"X = {n}\n" + "# pad\n" * 50)
+    (root / "lib" / "util.py").write_text("VALUE = 41 + 1\n")
+    (root / "lib" / "logo.bin").write_bytes(bytes(range(256)) * 8)
+    return root
+
+
+def push_json(port: str, *args: str) -> dict[str, object]:
+    out = ember("--port", port, "push", *args, "--json").stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_push_sends_only_what_changed_and_runs(sim: VirtualBoard, project: Path) -> None:
+    first = push_json(sim.port, str(project))
+    assert first["sent"] == 8 and first["unchanged"] == 0
+    assert {"sent", "unchanged", "deleted", "bytes", "seconds"} <= set(first)
+    again = push_json(sim.port, str(project))
+    assert again["sent"] == 0 and again["unchanged"] == 8
+    (project / "lib" / "util.py").write_text("VALUE = 7\n")
+    changed = push_json(sim.port, str(project))
+    assert changed["sent"] == 1 and changed["unchanged"] == 7
+    out = ember("--port", sim.port, "exec", "import main").stdout
+    assert out.strip() == "main 7"
+    listing = ember("--port", sim.port, "exec",
+                    "import os; print(sorted(os.listdir('/lib')))").stdout
+    assert "'util.mpy'" in listing and "'util.py'" not in listing  # compiled for the board
+
+
+def test_push_delete_removes_what_is_gone(sim: VirtualBoard, project: Path) -> None:
+    push_json(sim.port, str(project))
+    (project / "lib" / "m3.py").unlink()
+    result = push_json(sim.port, str(project), "--delete")
+    assert result["deleted"] == 1
+    out = ember("--port", sim.port, "exec", "import os; print('m3.mpy' in os.listdir('/lib'))")
+    assert out.stdout.strip() == "False"
+
+
+FILL_FLASH = """
+import os
+os.mkdir('/filler')
+block = bytes(4096)
+n = 0
+try:
+    while True:
+        with open('/filler/%d' % n, 'wb') as f:
+            f.write(block)
+        n += 1
+except OSError:
+    pass
+print(n)
+"""
+
+
+def test_push_to_a_full_filesystem_fails_cleanly_and_keeps_old_files(
+    sim: VirtualBoard, tmp_path: Path
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "keep.txt").write_text("old version\n")
+    push_json(sim.port, str(small), "--source")
+    assert int(ember("--port", sim.port, "exec", FILL_FLASH).stdout) > 100  # filled up
+    (small / "keep.txt").write_text("new version\n")
+    (small / "huge.bin").write_bytes(os.urandom(60_000))
+    result = ember("--port", sim.port, "push", str(small), "--source", check=False)
+    error = one_line_error(result)
+    assert "full" in error and "intact" in error
+    out = ember("--port", sim.port, "exec",
+                "import os; print(open('/keep.txt').read().strip(), os.listdir('/'))").stdout
+    assert out.startswith("old version") or out.startswith("new version")
+    assert "huge.bin" not in out and "ember-tmp" not in out
+    ember("--port", sim.port, "exec",
+          "import os\nfor n in os.listdir('/filler'): os.remove('/filler/' + n)")
+    assert push_json(sim.port, str(small), "--source")["sent"] >= 1  # room again: it completes
+
+
+def _board_files(port: str) -> dict[str, str]:
+    code = (
+        "import os, hashlib\n"
+        "def walk(d):\n"
+        "    for n, k, *_ in os.ilistdir(d):\n"
+        "        p = (d if d != '/' else '') + '/' + n\n"
+        "        if p == '/.ember': continue\n"
+        "        if k == 0x4000: yield from walk(p)\n"
+        "        else: yield p\n"
+        "for p in walk('/'):\n"
+        "    print(p, ''.join('%02x' % b for b in hashlib.sha256(open(p,'rb').read()).digest()))\n"
+    )
+    with Link(port) as link:
+        out = link.exec(code).decode()
+    return dict(line.split(" ") for line in out.strip().splitlines())
+
+
+def test_power_cut_mid_push_leaves_every_file_old_or_new(tmp_path: Path) -> None:
+    state = tmp_path / "flash"
+    src = tmp_path / "src"
+    src.mkdir()
+    old = {f"f{n}.bin": os.urandom(4000 + n) for n in range(8)}
+    new = {name: os.urandom(len(data)) for name, data in old.items()}
+    for name, data in old.items():
+        (src / name).write_bytes(data)
+    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as board, Link(board.port) as link:
+        push(link, plan([src]))
+    for name, data in new.items():
+        (src / name).write_bytes(data)
+    files = plan([src])
+    with VirtualBoard("rp2-pico", baud=None, state_dir=state, power_cut_after=17_000) as board:
+        with pytest.raises(Exception) as cut, Link(board.port) as link:  # noqa: PT011
+            push(link, files)
+        assert "answer" in str(cut.value) or "lost" in str(cut.value)
+    digests = {
+        name: (hashlib.sha256(old[name]).hexdigest(), hashlib.sha256(new[name]).hexdigest())
+        for name in old
+    }
+    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as board:
+        held = {p: d for p, d in _board_files(board.port).items()
+                if not p.endswith(".ember-tmp")}  # a cut-off temporary: the next push clears it
+        assert sorted(held) == sorted(f"/{name}" for name in old)  # none lost
+        replaced = 0
+        for name, (old_digest, new_digest) in digests.items():
+            assert held[f"/{name}"] in (old_digest, new_digest), f"{name} is corrupt"
+            replaced += held[f"/{name}"] == new_digest
+        assert 0 < replaced < len(old)  # the cut fell mid-push
+        with Link(board.port) as link:
+            result = push(link, files)
+        assert len(result.sent) == len(old) - replaced  # the verified ones are not re-sent
+        after = _board_files(board.port)
+        assert sorted(after) == sorted(f"/{name}" for name in old)  # temporaries cleared
+        assert set(after.values()) == {d[1] for d in digests.values()}
+
+
+def test_exec_and_run_report_device_errors(sim: VirtualBoard, tmp_path: Path) -> None:
+    assert ember("--port", sim.port, "exec", "print(6 * 7)").stdout == "42\n"
+    script = tmp_path / "boom.py"
+    script.write_text("print('before')\nraise ValueError('boom')\n")
+    result = ember("--port", sim.port, "run", str(script), check=False)
+    assert result.returncode == 1
+    assert result.stdout == "before\n"
+    assert "ValueError: boom" in result.stderr
+
+
+def test_syntax_error_is_reported_before_touching_the_board(tmp_path: Path) -> None:
+    script = tmp_path / "bad.py"
+    script.write_text("x = 1\ndef broken(:\n    pass\n")
+    result = ember("--port", "/dev/does-not-matter", "--board", "rp2-pico", "build",
+                   str(script), check=False)
+    assert one_line_error(result).startswith(f"ember: {script}:2:")
+
+
+def test_flash_installs_the_runtime_once(sim: VirtualBoard) -> None:
+    first = ember("--port", sim.port, "flash").stdout
+    assert "sent" in first
+    again = ember("--port", sim.port, "flash").stdout
+    assert "0 sent" in again
+    out = ember("--port", sim.port, "exec", "import ember; print(ember.__file__)").stdout
+    assert out.strip() == "/lib/ember/__init__.mpy"
+
+
+def test_wrong_port_is_a_one_line_error() -> None:
+    result = ember("--port", "/dev/ttyNOPE0", "exec", "1", check=False)
+    assert "no such port" in one_line_error(result)
+
+
+def test_busy_port_is_a_one_line_error(sim: VirtualBoard) -> None:
+    with Link(sim.port):
+        result = ember("--port", sim.port, "exec", "1", check=False)
+    assert "busy" in one_line_error(result)
+
+
+@pytest.fixture
+def garbage_device() -> Iterator[str]:
+    """A pty that answers every byte with noise: a serial device that is not MicroPython."""
+    master, slave = pty.openpty()
+    stop = threading.Event()
+
+    def answer() -> None:
+        import select
+
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    os.read(master, 1024)
+                    os.write(master, b"\xff\x00garbage\r\n")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    yield os.ttyname(slave)
+    stop.set()
+    thread.join(timeout=5)
+    os.close(master)
+    os.close(slave)
+
+
+def test_not_micropython_is_a_one_line_error(garbage_device: str) -> None:
+    result = ember("--port", garbage_device, "exec", "1", check=False, timeout=60)
+    assert "no MicroPython raw REPL" in one_line_error(result)
+
+
+def test_paths_escaping_the_destination_are_refused(sim: VirtualBoard, project: Path) -> None:
+    result = ember("--port", sim.port, "push", str(project), "--dest", "app", check=False)
+    assert "absolute" in one_line_error(result)
+    from host_tools.errors import CommandError
+    from host_tools.push import board_path
+
+    for bad in ("../etc/passwd", "/abs.py", "a/../../b.py"):
+        with pytest.raises(CommandError):
+            board_path("/app", bad)
+    assert board_path("/app", "lib/x.mpy") == "/app/lib/x.mpy"
