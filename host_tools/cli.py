@@ -128,6 +128,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             with progress_bar("pushing", args.quiet) as progress:
                 deploy.push_project(link, [Path(p) for p in args.with_sources], board=board,
                                     progress=progress)
+        if not args.no_reset:
+            link.raw_repl(soft_reset=True)  # a clean heap and globals, as mpremote run has
         try:
             link.exec(script.read_bytes(), on_output=_write_out, timeout=None)
         except KeyboardInterrupt:
@@ -273,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--with", dest="with_sources", nargs="*", default=[], metavar="SRC",
                    help="project files or folders to build and push first")
+    p.add_argument("--no-reset", action="store_true", help="run without a soft reset first")
     p.set_defaults(handler=cmd_run)
     p = verbs.add_parser("repl", help="open the board's REPL (Ctrl-] or Ctrl-x leaves)")
     p.set_defaults(handler=cmd_repl)
