@@ -50,12 +50,19 @@ class _Transport(SerialTransport):
 
     def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
         seen = b""
-        for _attempt in range(ENTER_ATTEMPTS):
+        heard = False
+        for attempt in range(ENTER_ATTEMPTS):
+            if attempt >= 2 and not heard:
+                raise LinkError(
+                    f"no answer from {self.device_name}: is the board powered, and is this its "
+                    "port?"
+                )
             self.serial.write(b"\r\x03\x03")  # ctrl-C twice: stop a running program or main.py
-            self._drain_quietly(0.05)
+            heard = bool(self._drain_quietly(0.05)) or heard
             self.serial.write(b"\r\x01")  # ctrl-A: enter the raw REPL
             # The '>' prompt after the banner is left for exec_raw_no_follow to read.
             seen = self._read_until_within(RAW_BANNER, ATTEMPT_TIMEOUT_S)
+            heard = heard or bool(seen)
             if seen.endswith(RAW_BANNER):
                 break
         else:
@@ -76,12 +83,17 @@ class _Transport(SerialTransport):
                 raise LinkError(f"{self.device_name} did not come back after soft reboot")
         self.in_raw_repl = True
 
-    def _drain_quietly(self, quiet_s: float, limit_s: float = 1.0) -> None:
+    def _drain_quietly(self, quiet_s: float, limit_s: float = 1.0) -> bytes:
         """Reads until the board has been quiet for quiet_s (a busy printer: limit_s)."""
         deadline = time.monotonic() + limit_s
         self.serial.timeout = quiet_s
-        while time.monotonic() < deadline and self.serial.read(4096):
-            pass
+        drained = b""
+        while time.monotonic() < deadline:
+            chunk = self.serial.read(4096)
+            if not chunk:
+                break
+            drained = (drained + chunk)[-256:]
+        return drained
 
     def _read_until_within(self, ending: bytes, timeout_s: float) -> bytes:
         """Reads up to and including `ending`, never past it, within timeout_s."""

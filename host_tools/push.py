@@ -9,6 +9,7 @@ name, checks its SHA-256 and renames it, so a cut link leaves every file old or 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 import tempfile
@@ -27,6 +28,7 @@ from host_tools.push_protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     Reply,
+    command,
     frame,
     parse_reply,
     resync_padding,
@@ -39,6 +41,7 @@ CACHE_DIR = "/.ember"  # the receiver cache and manifest; never listed as projec
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
 MAX_SILENCES = 3  # resync attempts when the board says nothing at all (a dead link)
+FRAME_TIMEOUT_S = 2.0  # no acknowledgement this long: a frame or its ack was lost
 ENOSPC = 28
 SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
 
@@ -120,7 +123,11 @@ def plan(sources: Iterable[Path | tuple[Path, str]], dest: str = "/") -> list[Lo
 
 
 class _Receiver:
-    """Talks to firmware/push/receiver.py once it runs on the board."""
+    """Talks to firmware/push/receiver.py once it runs on the board.
+
+    Every line carries a check (push_protocol.command); a damaged reply is dropped and the
+    timeouts and resyncs below recover, a damaged command is answered "X" and sent again.
+    """
 
     def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None) -> None:
         self.link = link
@@ -129,6 +136,10 @@ class _Receiver:
         self.window = window
         self.progress = progress
         self.pending = b""
+        self.last_command = b""
+        self.damaged = 0  # replies dropped for a failed check: the link's noise, measured
+        self.unconfirmed: list[LocalFile] = []
+        self.verified: list[str] = []
 
     def start(self) -> None:
         """Starts the receiver: the copy cached on the board, else one sent now (and cached)."""
@@ -140,7 +151,7 @@ class _Receiver:
         if reply.kind == "S":  # no usable cached receiver on the board yet
             ext, body = _receiver_for(reply.size)
             digest = hashlib.sha256(body).hexdigest()
-            self.port.write(f"{ext} {len(body)} {digest}\n".encode() + body)
+            self.port.write(command(f"{ext} {len(body)} {digest}") + body)
             reply = self.reply()
         if reply.kind == "E":
             raise CommandError(
@@ -153,15 +164,17 @@ class _Receiver:
             raise LinkError(f"board receiver speaks protocol {reply.seq}, not {PROTOCOL_VERSION}")
 
     def send_line(self, text: str) -> None:
-        self.port.write(text.encode() + b"\n")
+        self.last_command = command(text)
+        self.port.write(self.last_command)
 
-    def read_line(self, timeout: float = REPLY_TIMEOUT_S) -> str:
+    def read_line(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
         while True:
             end = self.pending.find(b"\x04")
             newline = self.pending.find(b"\n")
             if end >= 0 and (newline < 0 or end < newline):
-                self._ended()  # the receiver stopped: the raw REPL's end-of-output marker
+                self._ended(end)  # the raw REPL's end of output, or a damaged byte
+                continue
             if newline >= 0:
                 break
             remaining = deadline - time.monotonic()
@@ -170,32 +183,47 @@ class _Receiver:
             self.port.timeout = min(remaining, 0.5)
             self.pending += self.port.read(max(1, self.port.in_waiting))
         line, _, self.pending = self.pending.partition(b"\n")
-        return line.decode(errors="replace").rstrip("\r")
+        return line.decode(errors="replace")
 
-    def _ended(self) -> None:
-        # The receiver stopped: the raw REPL sends \x04, the error text, \x04.
-        _, _, rest = self.pending.partition(b"\x04")
-        deadline = time.monotonic() + 5
-        while rest.count(b"\x04") < 1 and time.monotonic() < deadline:
-            self.port.timeout = 0.2
+    def _ended(self, at: int) -> None:
+        """The receiver stopped if a second \\x04 (after its error text) follows soon."""
+        rest = self.pending[at + 1 :]
+        deadline = time.monotonic() + 1.0
+        while b"\x04" not in rest and time.monotonic() < deadline:
+            self.port.timeout = 0.1
             rest += self.port.read(256)
+        if b"\x04" not in rest:
+            self.pending = rest  # a lone \x04: noise on the link, not the end
+            return
         error = rest.split(b"\x04")[0].decode(errors="replace").strip()
         last = error.splitlines()[-1] if error else "no reason given"
-        raise CommandError(f"the push receiver stopped on the board: {last}")
+        raise LinkError(f"the push receiver stopped on the board: {last}")
 
     def reply(self, timeout: float = REPLY_TIMEOUT_S) -> Reply:
-        try:
-            line = self.read_line(timeout)
-        except TimeoutError:
-            raise LinkError(
-                f"{self.link.port}: the board stopped answering ({timeout:.0f} s without a reply)"
-            ) from None
-        except (OSError, serial.SerialException) as error:
-            raise LinkError(f"link to {self.link.port} lost: {error}") from None
-        try:
-            return parse_reply(line)
-        except ProtocolError as error:
-            raise LinkError(f"{self.link.port}: {error}") from None
+        """The next intact reply; answers "X" by sending the last command again."""
+        deadline = time.monotonic() + timeout
+        resends = 0
+        while True:
+            try:
+                line = self.read_line(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise LinkError(
+                    f"{self.link.port}: the board stopped answering "
+                    f"({timeout:.0f} s without a reply)"
+                ) from None
+            except (OSError, serial.SerialException) as error:
+                raise LinkError(f"link to {self.link.port} lost: {error}") from None
+            try:
+                reply = parse_reply(line)
+            except ProtocolError:
+                self.damaged += 1
+                continue
+            if reply.kind != "X":
+                return reply
+            resends += 1
+            if resends > MAX_RETRIES or not self.last_command:
+                raise LinkError(f"{self.link.port}: the link keeps damaging commands")
+            self.port.write(self.last_command)
 
     def expect(self, kind: str) -> Reply:
         reply = self.reply()
@@ -214,11 +242,10 @@ class _Receiver:
                 raise LinkError(f"{self.link.port}: unexpected {reply} in the manifest")
             held[reply.path] = (reply.digest, reply.size)
 
-    def send_files(self, files: list[LocalFile], total: int) -> None:
+    def send_files(self, files: list[LocalFile], total: int, done: int = 0) -> None:
         """Streams files back to back: the next file's header and frames go out while the
         board still checks and renames the one before, so per-file round trips overlap."""
-        self.unconfirmed: list[LocalFile] = []
-        sent_before = 0
+        sent_before = done
         for local in files:
             self.send_file(local, sent_before, total)
             sent_before += local.size
@@ -229,15 +256,15 @@ class _Receiver:
         data = local.source.read_bytes()
         self.send_line(f"F {len(data)} {local.digest} {local.board_path}")
         frames = [data[i : i + self.chunk] for i in range(0, len(data), self.chunk)]
-        opened = False
+        opened = confirmed = False
         base = next_seq = 0
-        retries = silences = 0
-        while not opened or base < len(frames):
+        naks = silences = 0
+        while not opened or (base < len(frames) and not confirmed):
             while opened and next_seq < len(frames) and next_seq < base + self.window:
                 self.port.write(frame(next_seq, frames[next_seq]))
                 next_seq += 1
             try:
-                reply = self.reply(REPLY_TIMEOUT_S if silences == 0 else 2.0)
+                reply = self.reply(REPLY_TIMEOUT_S if not opened else FRAME_TIMEOUT_S)
             except LinkError:
                 if silences >= MAX_SILENCES or not opened:
                     raise
@@ -245,7 +272,11 @@ class _Receiver:
                 self.port.write(resync_padding(self.chunk))  # unstick a half-read frame
                 continue
             silences = 0
-            if reply.kind in ("OK", "BAD"):
+            if reply.kind in ("OK", "BAD") and reply.path == local.board_path and opened:
+                self.unconfirmed.append(local)
+                confirmed = True  # its last acknowledgements were lost on the way
+                self.handle_confirmation(reply, None)
+            elif reply.kind in ("OK", "BAD"):
                 self.handle_confirmation(reply, local)
             elif reply.kind == "A":
                 opened = True
@@ -253,20 +284,18 @@ class _Receiver:
                 acked = _unwrap(reply.seq, base)
                 if acked >= base:
                     base = acked + 1
-                    retries = 0
                     if self.progress:
-                        done = min(len(data), base * self.chunk)
-                        self.progress(sent_before + done, total)
+                        self.progress(sent_before + min(len(data), base * self.chunk), total)
             elif reply.kind == "N" and opened:
-                retries += 1
-                if retries > MAX_RETRIES:
+                naks += 1
+                if naks > MAX_RETRIES:
                     raise LinkError(f"{self.link.port}: the link keeps corrupting data")
-                next_seq = base = max(base, _unwrap(reply.seq, base))
+                next_seq = base = min(_unwrap(reply.seq, base), len(frames))
             elif reply.kind == "E":
                 raise self._board_error(reply, local)
-            else:
-                raise LinkError(f"{self.link.port}: unexpected {reply} while sending")
-        self.unconfirmed.append(local)
+            # anything else (a late K or N of another frame) is stale: the loop goes on
+        if not confirmed:
+            self.unconfirmed.append(local)
 
     def handle_confirmation(self, reply: Reply, current: LocalFile | None) -> None:
         if reply.kind == "E" and current is None and self.unconfirmed:
@@ -281,6 +310,7 @@ class _Receiver:
             raise LinkError(
                 f"{done.board_path}: SHA-256 mismatch on the board; the old file is kept"
             )
+        self.verified.append(done.board_path)
 
     def _board_error(self, reply: Reply, local: LocalFile) -> CommandError:
         self.finish()
@@ -304,6 +334,25 @@ class _Receiver:
             self.link.transport.follow(timeout=REPLY_TIMEOUT_S)
         except Exception:  # noqa: BLE001 - the session is over either way
             pass
+
+    def abort(self) -> None:
+        """Ends a broken session from any state, so the raw REPL is reachable again:
+        padding completes a half-read frame, then Q (twice: the first may land in a
+        damaged line) ends the receiver."""
+        with contextlib.suppress(OSError, serial.SerialException):
+            self.port.write(resync_padding(self.chunk))
+            _read_until_quiet(self.port, 0.3)
+            for _ in range(2):
+                self.port.write(command("Q"))
+                _read_until_quiet(self.port, 0.3)
+        self.link.transport.in_raw_repl = False  # enter it afresh next time
+
+
+def _read_until_quiet(port: serial.Serial, quiet_s: float, limit_s: float = 5.0) -> None:
+    deadline = time.monotonic() + limit_s
+    port.timeout = quiet_s
+    while time.monotonic() < deadline and port.read(4096):
+        pass
 
 
 def _receiver_for(sys_mpy: int) -> tuple[str, bytes]:
@@ -337,19 +386,42 @@ def push(
     chunk: int = 1024,
     window: int = 2,
     progress: Progress | None = None,
+    attempts: int = 3,
 ) -> PushResult:
-    """Sends what changed; with delete, removes board files under dest that are not local."""
+    """Sends what changed; with delete, removes board files under dest that are not local.
+
+    A session broken by the link (noise, a board that stopped answering) is ended and
+    started again, up to `attempts` times; files verified before the break are not sent
+    again, since the board's manifest lists them.
+    """
     started = time.monotonic()
     result = PushResult()
-    receiver = _Receiver(link, chunk, window, progress)
+    total = sum(f.size for f in files)
+    for attempt in range(1, attempts + 1):
+        receiver = _Receiver(link, chunk, window, progress)
+        receiver.verified = []
+        try:
+            _session(receiver, files, dest, delete, result, total)
+            break
+        except LinkError:
+            result.sent += [p for p in receiver.verified if p not in result.sent]
+            receiver.abort()
+            if attempt == attempts:
+                raise
+    result.bytes = sum(f.size for f in files if f.board_path in result.sent)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: bool,
+             result: PushResult, total: int) -> None:
     receiver.start()
     held = receiver.manifest(dest)
     changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
-    result.unchanged = [f.board_path for f in files if f not in changed]
-    total = sum(f.size for f in changed)
-    receiver.send_files(changed, total)
-    result.sent = [f.board_path for f in changed]
-    sent = total
+    result.unchanged = [f.board_path for f in files
+                        if f not in changed and f.board_path not in result.sent]
+    receiver.send_files(changed, total, total - sum(f.size for f in changed))
+    result.sent += [f.board_path for f in changed if f.board_path not in result.sent]
     if delete:
         wanted = {f.board_path for f in files}
         for path in sorted(held):
@@ -357,6 +429,3 @@ def push(
                 receiver.delete(path)
                 result.deleted.append(path)
     receiver.finish()
-    result.bytes = sent
-    result.seconds = time.monotonic() - started
-    return result

@@ -33,7 +33,7 @@ def resync_padding(chunk: int) -> bytes:
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str  # "R", "S", "H", "END", "A", "K", "N", "OK", "BAD", "E"
+    kind: str  # "R", "S", "H", "END", "A", "X", "K", "N", "OK", "BAD", "E"
     seq: int = 0
     digest: str = ""
     size: int = 0
@@ -42,14 +42,33 @@ class Reply:
     text: str = ""
 
 
-def parse_reply(line: str) -> Reply:
-    """Parses one line from the receiver; raises ProtocolError on anything else."""
+def line_sum(body: str) -> str:
+    """The check every text line carries: sum of its UTF-8 bytes mod 65536, 4 hex digits."""
+    return f"{sum(body.encode()) & 0xFFFF:04x}"
+
+
+def command(body: str) -> bytes:
+    """A host command line as sent: body, "*", check, newline."""
+    return f"{body}*{line_sum(body)}\n".encode()
+
+
+def checked_body(line: str) -> str:
+    """The body of a received line; raises ProtocolError when the check does not match."""
     line = line.rstrip("\r\n")
     if len(line) > MAX_LINE:
         raise ProtocolError(f"reply too long ({len(line)} characters)")
+    body, star, check = line.rpartition("*")
+    if not star or check != line_sum(body):
+        raise ProtocolError(f"damaged reply {line[-80:]!r}")
+    return body
+
+
+def parse_reply(line: str) -> Reply:
+    """Parses one checked line from the receiver; raises ProtocolError on anything else."""
+    line = checked_body(line)
     if line == ".":
         return Reply("END")
-    if line == "A":
+    if line in ("A", "X"):
         return Reply(line)
     head, _, rest = line.partition(" ")
     try:

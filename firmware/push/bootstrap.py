@@ -5,7 +5,8 @@
 # copy it answers "S <sys.implementation._mpy>"; the host replies with a line
 # "<ext> <size> <sha256>" and the receiver compiled for this board (.mpy: no RAM spent on
 # compiling) or, where it cannot compile for it, its source (.py). The copy is checked,
-# cached atomically and imported; then the receiver runs.
+# cached atomically and imported; then the receiver runs. Lines carry the receiver's
+# "*<sum of bytes mod 65536, 4 hex digits>" check.
 def _ember_boot(tag, chunk):
     import sys
 
@@ -20,7 +21,7 @@ def _ember_boot(tag, chunk):
             sys.modules.pop(name, None)
             micropython.kbd_intr(-1)  # from here the host sends data: no byte may interrupt
             try:
-                print("S %d" % sys.implementation._mpy)
+                _ember_say("S %d" % sys.implementation._mpy)
                 if not _ember_fetch("/.ember/" + name):
                     return
             finally:
@@ -36,7 +37,12 @@ def _ember_fetch(stem):
     import os
     import sys
 
-    ext, size, digest = sys.stdin.readline().split()
+    line = sys.stdin.readline().rstrip()
+    body, _, check = line.rpartition("*")
+    if check != "%04x" % (sum(body.encode()) & 0xFFFF):
+        _ember_say("X")
+        return False
+    ext, size, digest = body.split()
     size = int(size)
     path = stem + "." + ext
     try:
@@ -58,13 +64,17 @@ def _ember_fetch(stem):
                 f.write(mv[0:n])
                 size -= n
     except OSError as e:
-        print("E %d cache %s" % (e.errno, path))
+        _ember_say("E %d cache %s" % (e.errno, path))
         return False
     from binascii import hexlify
 
     if hexlify(h.digest()).decode() != digest:
         os.remove(path + ".tmp")
-        print("BAD " + path)
+        _ember_say("BAD " + path)
         return False
     os.rename(path + ".tmp", path)
     return True
+
+
+def _ember_say(text):
+    print("%s*%04x" % (text, sum(text.encode()) & 0xFFFF))

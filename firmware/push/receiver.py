@@ -9,11 +9,14 @@
 # Host -> board, text lines:  M <root>            list files under root with their hashes
 #                             F <size> <sha256> <path>   a file follows, as frames
 #                             D <path>            delete a file
-#                             Q                   end of session
+#                             Q                   end of session (also accepted between frames)
 # Frames: 0xEB 0x90, seq u16 LE, len u16 LE, payload, CRC-32 u32 LE of seq+len+payload.
 # Board -> host, text lines:  R <version> <chunk>  ready;  H <sha> <size> <path>;  .  (end)
-#                             A (send frames)  K<seq> (frame kept)  N<seq> (send again from)
+#                             A (send frames)  K<seq> (frames up to seq kept)  N<seq> (send
+#                             again from seq)  X (that line was damaged: send it again)
 #                             OK <path>  BAD <path>  E <errno> <text>
+# Every text line, both ways, ends in "*" and 4 hex digits: the sum of its bytes mod 65536,
+# so a noisy link can never turn one command or path into another.
 import gc
 import hashlib
 import os
@@ -56,22 +59,25 @@ class _Session:
 
     def say(self, text):
         self.out.write(text)
-        self.out.write("\n")
+        self.out.write("*%04x\n" % _sum(text))
 
     def wait(self, ms):
         return bool(self.poll.poll(ms))
 
-    def readline(self):
+    def readline(self, first=-1):
+        # One checked line: its body, "" if damaged, None if the host went quiet.
         line = bytearray()
+        if first >= 0:
+            line.append(first)
         while True:
-            if not self.wait(_IDLE_MS):
-                return None
-            self.inp.readinto(self.one)
-            if self.one[0] == 10:
-                return line.decode().rstrip("\r")
-            line.append(self.one[0])
+            if line and line[-1] == 10:
+                return _checked(line)
             if len(line) > 600:
                 return ""
+            if not self.wait(_IDLE_MS if not line else _QUIET_MS * 4):
+                return None if not line else ""
+            self.inp.readinto(self.one)
+            line.append(self.one[0])
 
     def drain(self):
         # Discards bytes until the host has been quiet for a moment (after an error).
@@ -79,12 +85,16 @@ class _Session:
             self.inp.readinto(self.one)
 
     def frame(self, expected):
-        # Reads one frame; returns its payload length, or -1 (bad: asked again), -2 (gone).
+        # Reads one frame: its payload length; -1 bad (asked again), -2 session over,
+        # -3 a frame not wanted now (a copy, or one after a bad one).
         if not self.wait(_IDLE_MS):
             return -2
         self.inp.readinto(self.head_mv[0:1])
         if self.head[0] != _MAGIC0:
-            return -2  # not a frame: the host has gone (or a new session is knocking)
+            # Not a frame: a text line (the host ending the session), or noise.
+            if self.readline(self.head[0]) == "Q":
+                return -2
+            return self.nak(expected)
         self.inp.readinto(self.head_mv[1:6])
         size = self.head[4] | self.head[5] << 8
         seq = self.head[2] | self.head[3] << 8
@@ -99,8 +109,7 @@ class _Session:
                 return self.nak(expected)
         if seq != expected:
             if (expected - seq) & 0xFFFF < 0x8000:  # a copy of one kept already
-                self.say("K%d" % seq)
-                return -3
+                self.say("K%d" % ((expected - 1) & 0xFFFF))
             return -3  # one after a bad frame: the host will go back to `expected`
         return size
 
@@ -190,6 +199,8 @@ class _Session:
             if line is None or line == "Q":
                 break
             if not line:
+                self.drain()
+                self.say("X")  # damaged: the host sends it again
                 continue
             cmd = line[0]
             if cmd == "M":
@@ -204,9 +215,25 @@ class _Session:
                 self.manifest.pop(path, None)
                 self.say("OK " + path)
             else:
-                break  # not our protocol: leave the REPL to whoever is there
+                self.say("X")
             gc.collect()
         _save_manifest(self.manifest)
+
+
+def _sum(text):
+    return sum(text.encode()) & 0xFFFF
+
+
+def _checked(line):
+    # "body*xxxx\n" -> body, or "" when the sum does not match.
+    try:
+        text = bytes(line).decode().rstrip("\r\n")
+    except UnicodeError:
+        return ""
+    star = text.rfind("*")
+    if star < 0 or text[star + 1 :] != "%04x" % _sum(text[:star]):
+        return ""
+    return text[:star]
 
 
 def _hex(data):
