@@ -60,6 +60,8 @@ def cmd_sim_start(args: argparse.Namespace) -> int:
         baud=baud,
         state_dir=Path(args.state) if args.state else None,
         power_cut_after=args.power_cut_after,
+        noise=args.noise,
+        noise_seed=args.noise_seed,
     )
     print(record.to_json() if args.json else record.port)
     return 0
@@ -257,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="directory for the flash image (kept after stop)")
     p.add_argument("--power-cut-after", type=int, metavar="BYTES",
                    help="cut the power after this many bytes from the host")
+    p.add_argument("--noise", type=float, default=0.0, metavar="RATE",
+                   help="flip or drop bytes at this rate per byte, both directions")
+    p.add_argument("--noise-seed", type=int, default=0, help="seed of the noise")
     p.add_argument("--json", action="store_true", help="print port, UARTs, pid as JSON")
     p.set_defaults(handler=cmd_sim_start)
     p = sim.add_parser("stop", help="stop a virtual board")

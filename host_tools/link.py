@@ -48,6 +48,20 @@ def _port_error(port: str, error: Exception) -> LinkError:
 class _Transport(SerialTransport):
     """mpremote's SerialTransport with a sturdier, bounded entry into the raw REPL."""
 
+    prompt_consumed = False  # a reader past a program's end already took the '>' prompt
+
+    def exec_raw_no_follow(self, command: str | bytes) -> None:
+        if self.prompt_consumed:
+            self.prompt_consumed = False
+            real = self.read_until
+
+            def prompt_already_read(*args: object, **kwargs: object) -> bytes:
+                self.read_until = real  # type: ignore[method-assign]
+                return b">"
+
+            self.read_until = prompt_already_read  # type: ignore[method-assign]
+        super().exec_raw_no_follow(command)
+
     def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
         seen = b""
         heard = False

@@ -33,6 +33,8 @@ def start(
     state_dir: Path | None = None,
     power_cut_after: int | None = None,
     uarts: tuple[int, ...] = (1,),
+    noise: float = 0.0,
+    noise_seed: int = 0,
 ) -> SimRecord:
     """Starts a virtual board in the background and returns its record once it is up.
 
@@ -62,6 +64,8 @@ def start(
         command += ["--power-cut-after", str(power_cut_after)]
     if ephemeral:
         command.append("--ephemeral")
+    if noise:
+        command += ["--noise", repr(noise), "--noise-seed", str(noise_seed)]
     read_end, write_end = os.pipe()
     command += ["--ready-fd", str(write_end)]
     log_path = state / "supervisor.log"

@@ -14,6 +14,7 @@ board has and the unix port lacks:
 - link speed: both directions paced to baud/10 bytes per second when a baud is given;
 - power cut: after N bytes from the host, or on SIGUSR1, the interpreter is killed at once and
   the port stays open but silent; the flash image keeps what had been written;
+- line noise: bytes flipped or dropped at a seeded rate, both directions;
 - UARTs: each board UART is a pty pair whose host end is published beside the console.
 
 Written by hand: pyserial and mpremote are clients of a port, and nothing in the field
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from host_tools.sim import registry
 from host_tools.sim.interpreter import find_micropython
+from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
 from host_tools.sim.throttle import Throttle
 
@@ -65,6 +67,8 @@ class SimConfig:
     uarts: tuple[int, ...] = (1,)
     freq_hz: int = 125_000_000
     ephemeral: bool = False
+    noise_rate: float = 0.0
+    noise_seed: int = 0
 
 
 def prepare_flash(state_dir: Path, fs_bytes: int) -> Path:
@@ -118,6 +122,8 @@ class Supervisor:
         self.uart_buffers = {n: (bytearray(), bytearray()) for n in config.uarts}
         self.up = Throttle(config.baud)
         self.down = Throttle(config.baud)
+        self.noise_up = Noise(config.noise_rate, config.noise_seed)
+        self.noise_down = Noise(config.noise_rate, config.noise_seed + 1)
         self.proc: subprocess.Popen[bytes] | None = None
         self.pidfd = -1
         self.powered = True
@@ -206,7 +212,7 @@ class Supervisor:
     # -- data paths -----------------------------------------------------------------------
     def emit(self, data: bytes) -> None:
         if self.powered:
-            self.to_host += data
+            self.to_host += self.noise_down.apply(data)
 
     def running_code(self) -> bool:
         """False only while the REPL waits at a prompt: its last words were a prompt and it
@@ -405,7 +411,7 @@ class Supervisor:
                 data = b""
             if data:
                 self.up.spend(len(data), now)
-                self.from_host(data)
+                self.from_host(self.noise_up.apply(data))
         if self.pidfd >= 0 and self.pidfd in ready:
             self.on_interpreter_exit()
         self.flush_held()
@@ -485,6 +491,8 @@ def parse_args(argv: list[str]) -> tuple[SimConfig, int | None]:
     parser.add_argument("--uarts", default="1")
     parser.add_argument("--freq", type=int, default=125_000_000)
     parser.add_argument("--ephemeral", action="store_true")
+    parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--noise-seed", type=int, default=0)
     parser.add_argument("--ready-fd", type=int)
     args = parser.parse_args(argv)
     config = SimConfig(
@@ -498,6 +506,8 @@ def parse_args(argv: list[str]) -> tuple[SimConfig, int | None]:
         uarts=tuple(int(n) for n in args.uarts.split(",") if n),
         freq_hz=args.freq,
         ephemeral=args.ephemeral,
+        noise_rate=args.noise,
+        noise_seed=args.noise_seed,
     )
     return config, args.ready_fd
 
