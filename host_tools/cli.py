@@ -12,7 +12,7 @@ from pathlib import Path
 from host_tools import boards, deploy
 from host_tools.errors import CommandError, DeviceError, EmberError
 from host_tools.link import Link
-from host_tools.ports import profile_for_port, resolve_port
+from host_tools.ports import check_profile, profile_for_port, resolve_port
 from host_tools.progress import progress_bar
 from host_tools.sim import launcher, registry
 
@@ -100,8 +100,11 @@ def _link(args: argparse.Namespace) -> Link:
 
 
 def _board_name(args: argparse.Namespace, link: Link | None) -> str | None:
-    """--board, else the profile of a virtual or USB-matched board on the port."""
+    """--board (checked against the board), else the profile of a virtual or USB-matched
+    board on the port."""
     if args.board:
+        if link is not None:
+            check_profile(link, args.board)
         return args.board
     return profile_for_port(link.port) if link is not None else None
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from host_tools import boards
-from host_tools.errors import LinkError
+from host_tools.errors import CommandError, LinkError
+from host_tools.link import Link
 from host_tools.sim import registry
 
 
@@ -42,3 +43,28 @@ def profile_for_port(port: str) -> str | None:
         if detected.device == port and len(detected.boards) == 1:
             return detected.boards[0]
     return None
+
+
+SYS_PLATFORM = {"esp8266": "esp8266", "esp32": "esp32", "rp2": "rp2", "stm32": "pyboard",
+                "samd": "samd"}  # MicroPython port -> its sys.platform
+
+
+def check_profile(link: Link, board: str) -> None:
+    """Refuses a --board profile that is not the board on the port (a wrong .mpy arch or
+    heap budget would follow from it)."""
+    profile = boards.load_profile(board)
+    sim = registry.find(link.port) if "://" not in link.port else None
+    if sim is not None:
+        if sim.board != profile.name:
+            raise CommandError(
+                f"{link.port} is a virtual {sim.board}, not {profile.name}: "
+                f"drop --board or use --board {sim.board}"
+            )
+        return
+    platform = link.eval("__import__('sys').platform")
+    expected = SYS_PLATFORM.get(profile.port, profile.port)
+    if platform != expected:
+        raise CommandError(
+            f"the board on {link.port} reports sys.platform {platform!r}, but {profile.name} "
+            f"is a {expected!r} board: check --board"
+        )

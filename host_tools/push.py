@@ -80,8 +80,15 @@ def board_path(dest: str, relative: str) -> str:
     if not dest.startswith("/"):
         raise CommandError(f"destination {dest!r} must be an absolute board path")
     dest = posixpath.normpath(dest)
-    if "\n" in relative or "\r" in relative or "\x00" in relative:
-        raise CommandError(f"file name {relative!r} has a control character")
+    if any(ord(c) < 32 or c == "\x7f" for c in relative):
+        raise CommandError(f"file name {relative!r} has a control character: the board's "
+                           "filesystem would take it, but no tool could name it again")
+    try:
+        relative.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CommandError(
+            f"file name {relative!r} is not UTF-8: a MicroPython board cannot name it"
+        ) from None
     if relative.startswith("/") or posixpath.isabs(relative):
         raise CommandError(f"{relative!r} is absolute: it would escape the destination {dest}")
     joined = posixpath.normpath(posixpath.join(dest, relative))
@@ -130,7 +137,10 @@ class _Receiver:
     timeouts and resyncs below recover, a damaged command is answered "X" and sent again.
     """
 
-    def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None) -> None:
+    def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None,
+                 reply_timeout: float = 10.0) -> None:
+        self.reply_timeout = reply_timeout
+        self.frame_timeout = min(FRAME_TIMEOUT_S, reply_timeout)
         self.link = link
         self.port: serial.Serial = link.serial
         self.chunk = chunk
@@ -216,8 +226,9 @@ class _Receiver:
         last = error.splitlines()[-1] if error else "no reason given"
         raise LinkError(f"the push receiver stopped on the board: {last}")
 
-    def reply(self, timeout: float = REPLY_TIMEOUT_S) -> Reply:
+    def reply(self, timeout: float | None = None) -> Reply:
         """The next intact reply; answers "X" by sending the last command again."""
+        timeout = self.reply_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         resends = 0
         while True:
@@ -281,7 +292,7 @@ class _Receiver:
                 self.port.write(frame(next_seq, frames[next_seq]))
                 next_seq += 1
             try:
-                reply = self.reply(REPLY_TIMEOUT_S if not opened else FRAME_TIMEOUT_S)
+                reply = self.reply(None if not opened else self.frame_timeout)
             except LinkError:
                 if silences >= MAX_SILENCES or not opened:
                     raise
@@ -411,6 +422,7 @@ def push(
     window: int = 2,
     progress: Progress | None = None,
     attempts: int = 3,
+    reply_timeout: float = REPLY_TIMEOUT_S,
 ) -> PushResult:
     """Sends what changed; with delete, removes board files under dest that are not local.
 
@@ -422,8 +434,7 @@ def push(
     result = PushResult()
     total = sum(f.size for f in files)
     for attempt in range(1, attempts + 1):
-        receiver = _Receiver(link, chunk, window, progress)
-        receiver.verified = []
+        receiver = _Receiver(link, chunk, window, progress, reply_timeout)
         try:
             _session(receiver, files, dest, delete, result, total)
             break
