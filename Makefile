@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean firmware
 
 setup: $(STAMP)
 
@@ -27,6 +27,13 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/ember bench loop --json
+	$(BIN)/ember bench push --json
+	$(BIN)/ember bench faults --json
+
+# A cut-down MicroPython with the runtime frozen in:
+#   make firmware BOARD=rp2-pico MICROPY_DIR=~/src/micropython
+firmware: $(STAMP)
+	$(BIN)/python -m host_tools.firmware_build --board "$(BOARD)" --micropy-dir "$(MICROPY_DIR)"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -205,6 +205,18 @@ def cmd_flash(args: argparse.Namespace) -> int:
                              quiet=args.quiet)
     with Link(port) as link:
         board = _board_name(args, link)
+        if args.romfs is not None:
+            from host_tools import romfs
+
+            with progress_bar("deploying ROMFS", args.quiet) as progress:
+                placed = romfs.install_romfs(link, [Path(p) for p in args.romfs] or [Path(".")],
+                                             board=board, progress=progress)
+            if not args.quiet:
+                where = ("a RAM copy (no ROMFS partition)" if placed.kind == "ram"
+                         else f"the ROMFS partition ({placed.capacity} bytes)")
+                print(f"ROMFS image of {placed.size} bytes mounted at {placed.mount_point}: "
+                      f"{where}")
+            return 0
         with progress_bar("installing runtime", args.quiet) as progress:
             result = deploy.install_runtime(link, board=board, progress=progress)
     if not args.quiet:
@@ -218,6 +230,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from host_tools.bench.loop import run_loop_bench
 
         result = run_loop_bench(port=args.port, board=args.board, round_trips=args.round_trips)
+    elif args.bench == "faults":
+        from host_tools.bench.faults import run_fault_campaign
+
+        counts = (5, 3, 3) if args.small else (50, 10, 10)
+        result = run_fault_campaign(*counts)
     else:
         from host_tools.bench.push import run_push_bench
 
@@ -301,9 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_push)
     p = verbs.add_parser("flash", help="install the runtime (and a firmware image first)")
     p.add_argument("--firmware", metavar="IMAGE", help="firmware image for the board's flasher")
+    p.add_argument("--romfs", nargs="*", metavar="SRC", default=None,
+                   help="build SRC (default .) and the runtime into a ROMFS image, mount at /rom")
     p.set_defaults(handler=cmd_flash)
-    p = verbs.add_parser("bench", help="benchmarks: loop (runtime) or push (file sync)")
-    p.add_argument("bench", choices=("loop", "push"))
+    p = verbs.add_parser("bench", help="benchmarks: loop (runtime), push (file sync), faults")
+    p.add_argument("bench", choices=("loop", "push", "faults"))
+    p.add_argument("--small", action="store_true", help="faults: a short campaign")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--baud", type=int, default=115200, help="push: virtual link baud")
     p.add_argument("--round-trips", type=int, default=2000, help="loop: ping-pong count")

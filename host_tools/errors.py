@@ -13,6 +13,10 @@ class LinkError(EmberError):
     """The serial link failed: no such port, busy port, not a MicroPython board, timeout."""
 
 
+class BoardSilentError(LinkError):
+    """Nothing at all came back from the port: no board, no power, or the wrong port."""
+
+
 class DeviceError(EmberError):
     """Code on the board raised; carries the device's traceback text."""
 

@@ -20,7 +20,8 @@ import serial
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
-from host_tools.errors import DeviceError, LinkError
+from host_tools.errors import BoardSilentError, DeviceError, LinkError
+from host_tools.push_protocol import command, resync_padding
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 ENTER_ATTEMPTS = 4
@@ -67,10 +68,17 @@ class _Transport(SerialTransport):
         heard = False
         for attempt in range(ENTER_ATTEMPTS):
             if attempt >= 2 and not heard:
-                raise LinkError(
+                raise BoardSilentError(
                     f"no answer from {self.device_name}: is the board powered, and is this its "
                     "port?"
                 )
+            if attempt == 1:
+                # A push receiver left running by a host that vanished reads Ctrl-C as data:
+                # padding completes its frame, Q ends it (see firmware/push/receiver.py).
+                self.serial.write(resync_padding(1024) + command("Q"))
+                self._drain_quietly(0.3)
+                self.serial.write(command("Q"))
+                self._drain_quietly(0.3)
             self.serial.write(b"\r\x03\x03")  # ctrl-C twice: stop a running program or main.py
             heard = bool(self._drain_quietly(0.05)) or heard
             self.serial.write(b"\r\x01")  # ctrl-A: enter the raw REPL

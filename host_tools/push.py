@@ -21,7 +21,7 @@ from pathlib import Path
 import serial
 
 from host_tools import compiler
-from host_tools.errors import CommandError, EmberError, LinkError
+from host_tools.errors import BoardSilentError, CommandError, EmberError, LinkError
 from host_tools.link import Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push_protocol import (
@@ -369,10 +369,10 @@ class _Receiver:
         damaged line) ends the receiver."""
         with contextlib.suppress(OSError, serial.SerialException):
             self.port.write(resync_padding(self.chunk))
-            _read_until_quiet(self.port, 0.3)
+            _read_until_quiet(self.port, 0.2)
             for _ in range(2):
                 self.port.write(command("Q"))
-                _read_until_quiet(self.port, 0.3)
+                _read_until_quiet(self.port, 0.2)
         self.link.transport.in_raw_repl = False  # enter it afresh next time
 
 
@@ -438,6 +438,8 @@ def push(
         try:
             _session(receiver, files, dest, delete, result, total)
             break
+        except BoardSilentError:
+            raise  # nothing answers: trying again only takes longer
         except LinkError:
             result.sent += [p for p in receiver.verified if p not in result.sent]
             receiver.abort()
