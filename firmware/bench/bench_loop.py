@@ -1,14 +1,26 @@
-"""Device benchmark: a Pipe ping-pong run by ember, by asyncio and by a hand-written ipoll loop."""
+"""Device benchmark: a ping-pong run by ember, by asyncio and by a hand-written ipoll loop."""
 
 # Run as `micropython -X heapsize=64k bench_loop.py` with the ember package importable
 # (firmware/ on sys.path, or pushed beside this file); prints one JSON line. The host's
 # `ember bench loop` calls run(n) and reads that line.
 #
-# One event = one message delivered to its reader. On the unix port a poll that has
-# Python streams registered re-checks them on a 1 ms period, so every ipoll costs about
-# 1 ms (reported as poll_us): the asyncio and raw loops, which must poll to learn that a
-# Pipe became readable, are bound by it; ember's ready ring hands a Pipe written inside
-# the loop to its reader without a poll. On a board, poll has no such floor.
+# The workload: n round trips of a 16-byte message between a "ping" end and a "pong"
+# end. One event = one message delivered to its reader (2n per run). All three
+# implementations move the same messages over the same kind of transport:
+# - "socket" where the board has the socket module (the virtual board, ESP32, Pico W):
+#   one loopback TCP connection on 127.0.0.1, a fresh one per run, non-blocking. ember and
+#   the ipoll loop are handed the two connected sockets; asyncio makes its own with
+#   start_server and open_connection, as a user's program would.
+# - "pipe" elsewhere: two ember Pipes (one per direction). On the unix port a poll with
+#   a Python-level stream registered costs ~1 ms, which caps asyncio and the ipoll loop
+#   near 1 event/ms while ember's ready ring skips the poll: only meaningful on a board.
+#
+# Timing: every implementation gets one warm-up run, then 3 timed runs interleaved
+# (ember, asyncio, ipoll, ember, ...) so drift hits all alike; each reports its best of
+# the 3. Connection setup and teardown are outside the timed region. gc.collect() before
+# every run; the collector is disabled only for ember's runs, to count what it allocates
+# (alloc_bytes_per_event, summed over its 3 timed runs): ember allocates nothing per event,
+# so that changes nothing for its time, while asyncio's allocations are part of its cost.
 
 from micropython import const
 import gc
@@ -17,15 +29,33 @@ import select
 import sys
 import time
 
+try:
+    import socket
+except ImportError:
+    socket = None
+
 _MSG = b"ember ping-pong!"  # 16 bytes per hop
+_MLEN = const(16)
 _POLLIN = const(1)
 _K = const(32)  # readers and timers registered to measure their cost
-_REPEAT = const(5)  # ember runs (the baselines are slow enough to run once)
+_RUNS = const(3)  # timed runs per implementation, after one warm-up; the best counts
+_HOST = "127.0.0.1"
 
 # Run from a checkout (micropython firmware/bench/bench_loop.py): put firmware/ on sys.path,
 # after the script's own directory, where a pushed ember package is found first.
 if "/bench/" in globals().get("__file__", ""):
     sys.path.append(__file__.rpartition("/bench/")[0])
+
+# Loopback ports: MicroPython sockets have no getsockname(), so a socket bound to port 0
+# cannot tell its port; try ports from a start that differs per run instead (benchmarks
+# may run side by side) and move on when one is taken.
+_port = 40000 + time.ticks_us() % 20000
+
+
+def _next_port():
+    global _port
+    _port = 40000 + (_port - 40000 + 1) % 20000
+    return _port
 
 
 def _mem():
@@ -37,6 +67,16 @@ def _forget_ember():
     for name in list(sys.modules):
         if name == "ember" or name.startswith("ember."):
             del sys.modules[name]
+
+
+def _import_names():
+    # Import ember once and forget it: that interns the package's names (qstrs). Interned
+    # names live in pools allocated whole (~2 KB) when the last one fills, so whether a
+    # pool lands inside the measured import would depend only on how many names ran before
+    # it (this script's own, when the host sends it). Only the package itself: loading
+    # the submodules here would change what the next `import ember` leaves on the heap.
+    __import__("ember")
+    _forget_ember()
 
 
 def _import_cost():
@@ -53,105 +93,207 @@ def _import_cost():
     return ember, m1 - m0, m2 - m0
 
 
-def _ember_pingpong(ember, n):
-    a = ember.Pipe(64)
-    b = ember.Pipe(64)
-    buf = bytearray(len(_MSG))
-    left = [n]
+def _addr(port):
+    return socket.getaddrinfo(_HOST, port, 0, socket.SOCK_STREAM)[0][-1]
 
-    def on_a(s):  # pong side: bounce the message back
-        s.readinto(buf)
-        b.write(buf)
 
-    def on_b(s):  # ping side: count a round trip, send again or stop
-        s.readinto(buf)
-        left[0] -= 1
-        if left[0]:
-            a.write(buf)
+def _open(Pipe):
+    # A fresh transport: (ping_r, ping_w, pong_r, pong_w). A socket is both ends of its
+    # side; Pipes go one way each.
+    if socket is None:
+        a = Pipe(64)  # ping -> pong
+        b = Pipe(64)  # pong -> ping
+        return b, a, a, b
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for _ in range(100):
+        port = _next_port()
+        try:
+            ls.bind(_addr(port))
+            break
+        except OSError:
+            pass
+    else:
+        ls.close()
+        raise OSError("no free loopback port")
+    ls.listen(1)
+    c = socket.socket()
+    try:
+        ls.settimeout(5)  # a board without loopback fails here rather than hang
+        c.settimeout(5)
+        c.connect(_addr(port))  # loopback: completes at once into the backlog
+        d = ls.accept()[0]
+    except OSError:
+        c.close()
+        raise
+    finally:
+        ls.close()
+    c.setblocking(False)
+    d.setblocking(False)
+    return c, c, d, d
+
+
+def _close(t):
+    for s in t:
+        s.close()  # idempotent for sockets and Pipes
+
+
+def _ember_pingpong(ember, Pipe, n):
+    t = _open(Pipe)
+    ping_r, ping_w, pong_r, pong_w = t
+    buf = bytearray(_MLEN)
+    left = n  # round trips left
+    got = 0  # bytes of the current reply received
+
+    def on_pong(s):  # bounce what arrived
+        k = s.readinto(buf)
+        if k:
+            pong_w.write(buf, 0, k)
+
+    def on_ping(s):  # a whole reply is a round trip: send again or stop
+        nonlocal left, got
+        k = s.readinto(buf)
+        if not k:
+            return
+        got += k
+        if got < _MLEN:
+            return
+        got = 0
+        left -= 1
+        if left:
+            ping_w.write(_MSG)
         else:
             ember.stop()
 
-    ember.set_read_handler(a, on_a)
-    ember.set_read_handler(b, on_b)
-    a.write(_MSG)
+    ember.set_read_handler(pong_r, on_pong)
+    ember.set_read_handler(ping_r, on_ping)
     gc.collect()
     gc.disable()
     m0 = gc.mem_alloc()
     t0 = time.ticks_us()
+    ping_w.write(_MSG)
     ember.run()
     dt = time.ticks_diff(time.ticks_us(), t0)
     alloc = gc.mem_alloc() - m0
     gc.enable()
-    ember.set_read_handler(a, None)
-    ember.set_read_handler(b, None)
+    ember.set_read_handler(pong_r, None)
+    ember.set_read_handler(ping_r, None)
+    _close(t)
     return dt, alloc
 
 
+def _raw_pingpong(Pipe, n):
+    # What a careful programmer writes by hand: one poller, ipoll, one preallocated buffer.
+    t = _open(Pipe)
+    ping_r, ping_w, pong_r, pong_w = t
+    buf = bytearray(_MLEN)
+    poller = select.poll()
+    poller.register(ping_r, _POLLIN)
+    poller.register(pong_r, _POLLIN)
+    left = n
+    got = 0
+    gc.collect()
+    t0 = time.ticks_us()
+    ping_w.write(_MSG)
+    while left:
+        for s, _ in poller.ipoll(-1):
+            k = s.readinto(buf)
+            if not k:
+                continue
+            if s is pong_r:
+                pong_w.write(buf, 0, k)
+                continue
+            got += k
+            if got < _MLEN:
+                continue
+            got = 0
+            left -= 1
+            if left:
+                ping_w.write(_MSG)
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    poller.unregister(ping_r)
+    poller.unregister(pong_r)
+    _close(t)
+    return dt
+
+
 def _asyncio_pingpong(Pipe, n):
+    # asyncio as users write it: StreamReader/StreamWriter, read/readexactly, write, drain.
     import asyncio
 
-    a = Pipe(64)
-    b = Pipe(64)
+    asyncio.new_event_loop()  # a clean loop per run, as a fresh program would have
+    ready = asyncio.Event()
+    done = asyncio.Event()
+    dt = [0]
+
+    async def pong(r, w):  # an echo server
+        ready.set()
+        while True:
+            data = await r.read(_MLEN)
+            if not data:
+                break
+            w.write(data)
+            await w.drain()
+        w.close()
+        await w.wait_closed()
+        done.set()
 
     async def ping(r, w):
+        await ready.wait()
+        gc.collect()
+        t0 = time.ticks_us()
         for _ in range(n):
             w.write(_MSG)
             await w.drain()
-            await r.read(len(_MSG))
-
-    async def pong(r, w):
-        for _ in range(n):
-            data = await r.read(len(_MSG))
-            w.write(data)
-            await w.drain()
+            await r.readexactly(_MLEN)
+        dt[0] = time.ticks_diff(time.ticks_us(), t0)
+        w.close()
+        await w.wait_closed()
+        await done.wait()
 
     async def main():
-        await asyncio.gather(
-            ping(asyncio.StreamReader(b), asyncio.StreamWriter(a, {})),
-            pong(asyncio.StreamReader(a), asyncio.StreamWriter(b, {})),
-        )
+        if socket is None:
+            a = Pipe(64)
+            b = Pipe(64)
+            asyncio.create_task(pong(asyncio.StreamReader(a), asyncio.StreamWriter(b, {})))
+            await ping(asyncio.StreamReader(b), asyncio.StreamWriter(a, {}))
+            return
+        for _ in range(100):
+            port = _next_port()
+            try:
+                srv = await asyncio.start_server(pong, _HOST, port)
+                break
+            except OSError:
+                pass
+        else:
+            raise OSError("no free loopback port")
+        r, w = await asyncio.open_connection(_HOST, port)
+        await ping(r, w)
+        srv.close()
+        await srv.wait_closed()
 
-    t0 = time.ticks_us()
     asyncio.run(main())
-    return time.ticks_diff(time.ticks_us(), t0)
-
-
-def _raw_pingpong(Pipe, n):
-    a = Pipe(64)
-    b = Pipe(64)
-    buf = bytearray(len(_MSG))
-    poller = select.poll()
-    poller.register(a, _POLLIN)
-    poller.register(b, _POLLIN)
-    a.write(_MSG)
-    left = n
-    t0 = time.ticks_us()
-    while left:
-        for s, _ in poller.ipoll(-1):
-            s.readinto(buf)
-            if s is a:
-                b.write(buf)
-            else:
-                left -= 1
-                if left:
-                    a.write(buf)
-    return time.ticks_diff(time.ticks_us(), t0)
+    return dt[0]
 
 
 def _poll_cost(Pipe):
-    # Microseconds per ipoll(0) with two ready Python streams registered.
-    a = Pipe(8)
-    b = Pipe(8)
-    a.write(b"x")
-    b.write(b"x")
+    # Microseconds per ipoll(0) with both ends of the transport registered and ready.
+    t = _open(Pipe)
+    ping_r, ping_w, pong_r, pong_w = t
+    ping_w.write(b"x")
+    pong_w.write(b"x")
     p = select.poll()
-    p.register(a, _POLLIN)
-    p.register(b, _POLLIN)
+    p.register(ping_r, _POLLIN)
+    p.register(pong_r, _POLLIN)
     t0 = time.ticks_us()
     for _ in range(20):
         for _ in p.ipoll(0):
             pass
-    return time.ticks_diff(time.ticks_us(), t0) / 20
+    dt = time.ticks_diff(time.ticks_us(), t0) / 20
+    p.unregister(ping_r)
+    p.unregister(pong_r)
+    _close(t)
+    return dt
 
 
 def _reader_cost(ember, streams):
@@ -192,8 +334,25 @@ def _timer_cost(ember):
     return per_timer
 
 
+def _best(a, b):
+    return b if not a or b < a else a
+
+
+def _socket_works():
+    # Some boards have the socket module but no loopback interface: use Pipes there.
+    global socket
+    if socket is not None:
+        try:
+            _close(_open(None))
+        except OSError:
+            socket = None
+    return socket is not None
+
+
 def run(n=1000):
     """Run the workload with n round trips each way; print and return the results."""
+    _socket_works()
+    _import_names()
     ember, import_bytes, first_use_bytes = _import_cost()
     Pipe = ember.Pipe
     streams = [Pipe(1) for _ in range(2 * _K)]
@@ -201,19 +360,25 @@ def run(n=1000):
     del streams
     bytes_per_timer = _timer_cost(ember)
 
-    events = 2 * n  # one event = one message delivered to its reader
-    _ember_pingpong(ember, 10)  # warm up (first-use allocations)
-    best = 0
+    # Warm up each implementation (first-use allocations, asyncio's import), then time
+    # _RUNS rounds of all three, interleaved; keep each one's best.
+    _ember_pingpong(ember, Pipe, 10)
+    _asyncio_pingpong(Pipe, 10)
+    _raw_pingpong(Pipe, 10)
+    t_ember = t_asyncio = t_raw = 0
     alloc = 0
-    for _ in range(_REPEAT):  # one ember run is short: take the best of several
-        dt, al = _ember_pingpong(ember, n)
-        best = dt if not best or dt < best else best
+    for _ in range(_RUNS):
+        dt, al = _ember_pingpong(ember, Pipe, n)
+        t_ember = _best(t_ember, dt)
         alloc += al
-    ember_eps = events * 1000000 / best
-    alloc_per_event = alloc / (_REPEAT * events)
-    raw_eps = events * 1000000 / _raw_pingpong(Pipe, n)
+        t_asyncio = _best(t_asyncio, _asyncio_pingpong(Pipe, n))
+        t_raw = _best(t_raw, _raw_pingpong(Pipe, n))
+    events = 2 * n  # one event = one message delivered to its reader
+    ember_eps = events * 1000000 / t_ember
+    asyncio_eps = events * 1000000 / t_asyncio
+    raw_eps = events * 1000000 / t_raw
+    alloc_per_event = alloc / (_RUNS * events)
     poll_us = _poll_cost(Pipe)
-    asyncio_eps = events * 1000000 / _asyncio_pingpong(Pipe, n)
 
     gc.collect()
     result = {
@@ -227,8 +392,10 @@ def run(n=1000):
         "first_use_bytes": first_use_bytes,
         "bytes_per_reader": round(bytes_per_reader, 1),
         "bytes_per_timer": round(bytes_per_timer, 1),
+        "transport": "pipe" if socket is None else "socket",
         "round_trips": n,
-        "poll_us": round(poll_us),
+        "timed_runs": _RUNS,
+        "poll_us": round(poll_us, 1),
         "micropython_version": ".".join(str(v) for v in sys.implementation.version[:3]),
         "heap_bytes": gc.mem_alloc() + gc.mem_free(),
     }

@@ -112,8 +112,10 @@ def test_bench_script_pushed_beside_mpy_package(mpy_dir: Path, tmp_path: Path) -
         "bytes_per_timer",
         "micropython_version",
         "heap_bytes",
+        "transport",
     ):
         assert key in result, key
+    assert result["transport"] == "socket"  # the unix port has sockets: loopback TCP
     assert result["alloc_bytes_per_event"] <= 0.1
     assert 0 < result["import_bytes"] <= 2500
 
