@@ -14,6 +14,7 @@ import hashlib
 import posixpath
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ class PushResult:
     deleted: list[str] = field(default_factory=list)
     bytes: int = 0
     seconds: float = 0.0
+    wire_bytes: int = 0  # file data as sent: less than bytes where it was compressed
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -138,8 +140,11 @@ class _Receiver:
     """
 
     def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None,
-                 reply_timeout: float = 10.0) -> None:
+                 reply_timeout: float = 10.0, compress: bool = True) -> None:
         self.reply_timeout = reply_timeout
+        self.compress = compress
+        self.inflates = False
+        self.wire_bytes = 0  # bytes of file data on the wire, after compression
         self.frame_timeout = min(FRAME_TIMEOUT_S, reply_timeout)
         self.link = link
         self.port: serial.Serial = link.serial
@@ -185,6 +190,7 @@ class _Receiver:
             raise LinkError(f"{self.link.port}: the push receiver did not start ({reply})")
         if reply.seq != PROTOCOL_VERSION:
             raise LinkError(f"board receiver speaks protocol {reply.seq}, not {PROTOCOL_VERSION}")
+        self.inflates = self.compress and "z" in reply.text.split()
 
     def send_line(self, text: str) -> None:
         self.last_command = command(text)
@@ -282,8 +288,14 @@ class _Receiver:
 
     def send_file(self, local: LocalFile, sent_before: int, total: int) -> None:
         data = local.source.read_bytes()
-        self.send_line(f"F {len(data)} {local.digest} {local.board_path}")
-        frames = [data[i : i + self.chunk] for i in range(0, len(data), self.chunk)]
+        wire = _deflated(data) if self.inflates else None
+        if wire is not None:
+            self.send_line(f"Z {len(data)} {local.digest} {len(wire)} {local.board_path}")
+        else:
+            wire = data
+            self.send_line(f"F {len(data)} {local.digest} {local.board_path}")
+        self.wire_bytes += len(wire)
+        frames = [wire[i : i + self.chunk] for i in range(0, len(wire), self.chunk)]
         opened = confirmed = False
         base = next_seq = 0
         naks = silences = 0
@@ -313,7 +325,8 @@ class _Receiver:
                 if acked >= base:
                     base = acked + 1
                     if self.progress:
-                        self.progress(sent_before + min(len(data), base * self.chunk), total)
+                        done = min(len(wire), base * self.chunk) * len(data) // max(1, len(wire))
+                        self.progress(sent_before + done, total)
             elif reply.kind == "N" and opened:
                 naks += 1
                 if naks > MAX_RETRIES:
@@ -383,6 +396,17 @@ def _read_until_quiet(port: serial.Serial, quiet_s: float, limit_s: float = 5.0)
         pass
 
 
+WBITS = 10  # the receiver inflates with a 1 KB window (firmware/push/receiver.py _WBITS)
+WORTH_COMPRESSING = 0.9  # send deflated only when it saves at least a tenth
+
+
+def _deflated(data: bytes) -> bytes | None:
+    """Raw deflate with the receiver's window, when it is worth it; else None."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -WBITS)
+    packed = packer.compress(data) + packer.flush()
+    return packed if len(packed) <= WORTH_COMPRESSING * len(data) else None
+
+
 def _compact(source: str) -> str:
     """Device source without its comment-only and blank lines, for sending by raw REPL."""
     return "\n".join(
@@ -423,6 +447,7 @@ def push(
     progress: Progress | None = None,
     attempts: int = 3,
     reply_timeout: float = REPLY_TIMEOUT_S,
+    compress: bool = True,
 ) -> PushResult:
     """Sends what changed; with delete, removes board files under dest that are not local.
 
@@ -434,9 +459,10 @@ def push(
     result = PushResult()
     total = sum(f.size for f in files)
     for attempt in range(1, attempts + 1):
-        receiver = _Receiver(link, chunk, window, progress, reply_timeout)
+        receiver = _Receiver(link, chunk, window, progress, reply_timeout, compress)
         try:
             _session(receiver, files, dest, delete, result, total)
+            result.wire_bytes += receiver.wire_bytes
             break
         except BoardSilentError:
             raise  # nothing answers: trying again only takes longer

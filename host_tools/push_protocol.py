@@ -77,8 +77,8 @@ def parse_reply(line: str) -> Reply:
         if head == "S" and rest.isdigit():
             return Reply("S", size=int(rest))  # size: the board's sys.implementation._mpy
         if head == "R":
-            version, chunk = rest.split(" ")
-            return Reply("R", seq=int(version), size=int(chunk))
+            version, chunk, *flags = rest.split(" ")
+            return Reply("R", seq=int(version), size=int(chunk), text=" ".join(flags))
         if head == "H":
             digest, size, path = rest.split(" ", 2)
             if not 32 <= len(digest) <= 64 or not all(c in "0123456789abcdef" for c in digest):

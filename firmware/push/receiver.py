@@ -8,10 +8,12 @@
 #
 # Host -> board, text lines:  M <root>            list files under root with their hashes
 #                             F <size> <sha256> <path>   a file follows, as frames
+#                             Z <size> <sha256> <zsize> <path>   the same, raw deflate (window
+#                             2**10) of zsize bytes in the frames; only if R said "z"
 #                             D <path>            delete a file
 #                             Q                   end of session (also accepted between frames)
 # Frames: 0xEB 0x90, seq u16 LE, len u16 LE, payload, CRC-32 u32 LE of seq+len+payload.
-# Board -> host, text lines:  R <version> <chunk>  ready;  H <sha> <size> <path>;  .  (end)
+# Board -> host, text lines:  R <version> <chunk> [z]  ready (z: can inflate);  H <sha> <size> <path>;  .  (end)
 #                             A (send frames)  K<seq> (frames up to seq kept)  N<seq> (send
 #                             again from seq)  X (that line was damaged: send it again)
 #                             OK <path>  BAD <path>  E <errno> <text>
@@ -19,6 +21,7 @@
 # so a noisy link can never turn one command or path into another.
 import gc
 import hashlib
+import io
 import os
 import select
 import sys
@@ -31,6 +34,13 @@ try:
     from binascii import crc32
 except ImportError:  # a port built without it: the final SHA-256 still guards the file
     crc32 = None
+try:
+    import deflate
+
+    _Stream = io.IOBase  # a Python stream deflate.DeflateIO can read from
+except (ImportError, AttributeError):  # no decompressor: the host sends files as they are
+    deflate = None
+    _Stream = object
 
 _VERSION = const(1)
 _MAGIC0 = const(0xEB)
@@ -41,6 +51,44 @@ _STATE = "/.ember"
 _MANIFEST = "/.ember/manifest"
 _DIRTY = "/.ember/dirty"
 _TMP = ".ember-tmp"
+_WBITS = const(10)  # 1 KB window: what a small board can spare
+_GONE = "gone"
+
+
+class _Gone(Exception):
+    pass
+
+
+class _Frames(_Stream):
+    # The payload of zsize bytes of frames as a stream, for deflate.DeflateIO to read.
+    def __init__(self, session, zsize):
+        self.s = session
+        self.left = zsize
+        self.pos = 0
+        self.end = 0
+        self.seq = 0
+
+    def readinto(self, buf):
+        s = self.s
+        if self.pos == self.end:
+            if self.left <= 0:
+                return 0
+            while True:
+                n = s.frame(self.seq & 0xFFFF)
+                if n == -2:
+                    raise _Gone()
+                if 0 < n <= self.left:
+                    break
+                if n >= 0:
+                    s.nak(self.seq & 0xFFFF)
+            s.say("K%d" % (self.seq & 0xFFFF))
+            self.seq += 1
+            self.left -= n
+            self.pos, self.end = 0, n
+        k = min(len(buf), self.end - self.pos)
+        buf[0:k] = s.mv[self.pos : self.pos + k]
+        self.pos += k
+        return k
 
 
 class _Session:
@@ -55,6 +103,7 @@ class _Session:
         self.buf = bytearray(chunk + 4)
         self.mv = memoryview(self.buf)
         self.one = bytearray(1)
+        self.inflated = bytearray(256) if deflate else None  # inflated bytes on their way out
         self.manifest = _load_manifest()
 
     def say(self, text):
@@ -118,7 +167,7 @@ class _Session:
         self.say("N%d" % expected)
         return -1
 
-    def receive(self, size, digest_hex, path):
+    def receive(self, size, digest_hex, path, zsize=-1):
         gc.collect()
         tmp = path + _TMP
         _makedirs(path)
@@ -129,36 +178,24 @@ class _Session:
             self.say("E %d open %s" % (e.errno, path))
             return
         self.say("A")
-        seq = 0
-        left = size
         error = None
         try:
-            while left > 0:
-                n = self.frame(seq & 0xFFFF)
-                if n == -2:
-                    error = "gone"
-                    break
-                if n < 0:
-                    continue
-                if n == 0 or n > left:
-                    self.nak(seq & 0xFFFF)
-                    continue
-                data = self.mv[0:n]
-                try:
-                    f.write(data)
-                except OSError as e:
-                    error = e
-                    break
-                digest.update(data)
-                left -= n
-                self.say("K%d" % (seq & 0xFFFF))
-                seq += 1
+            if zsize < 0:
+                self.copy(f, digest, size)
+            else:
+                self.inflate(f, digest, size, zsize)
             f.close()
+        except _Gone:
+            error = _GONE
         except OSError as e:
             error = e
         if error is not None:
+            try:
+                f.close()
+            except OSError:
+                pass  # a full filesystem may refuse the close too: the temp goes anyway
             _remove(tmp)
-            if error != "gone":
+            if error != _GONE:
                 self.drain()
                 self.say("E %d write %s" % (error.errno, path))
             return error
@@ -175,6 +212,45 @@ class _Session:
         st = os.stat(path)
         self.manifest[path] = (digest_hex, st[6], st[8])
         self.say("OK " + path)
+
+    def copy(self, f, digest, size):
+        # Frames as they are: each is written, then acknowledged.
+        seq = 0
+        left = size
+        while left > 0:
+            n = self.frame(seq & 0xFFFF)
+            if n == -2:
+                raise _Gone()
+            if n < 0:
+                continue
+            if n == 0 or n > left:
+                self.nak(seq & 0xFFFF)
+                continue
+            data = self.mv[0:n]
+            f.write(data)
+            digest.update(data)
+            left -= n
+            self.say("K%d" % (seq & 0xFFFF))
+            seq += 1
+
+    def inflate(self, f, digest, size, zsize):
+        # Frames carry raw deflate: inflate them as they come, through a small buffer.
+        source = _Frames(self, zsize)
+        stream = deflate.DeflateIO(source, deflate.RAW, _WBITS)
+        out = self.inflated
+        left = size
+        while True:
+            n = stream.readinto(out)
+            if not n:
+                break
+            data = memoryview(out)[0:n]
+            f.write(data)
+            digest.update(data)
+            left -= n
+        while source.readinto(out):  # frames past the end of the deflate stream, if any
+            pass
+        if left:
+            raise OSError(22)  # sizes disagree: the SHA-256 check would fail anyway
 
     def listing(self, root):
         for path in _walk(root):
@@ -193,7 +269,7 @@ class _Session:
 
     def run(self):
         _mark_dirty()
-        self.say("R %d %d" % (_VERSION, self.chunk))
+        self.say("R %d %d%s" % (_VERSION, self.chunk, " z" if deflate else ""))
         while True:
             line = self.readline()
             if line is None or line == "Q":
@@ -207,7 +283,11 @@ class _Session:
                 self.listing(line[2:])
             elif cmd == "F":
                 size, digest_hex, path = line[2:].split(" ", 2)
-                if self.receive(int(size), digest_hex, path) == "gone":
+                if self.receive(int(size), digest_hex, path) == _GONE:
+                    break
+            elif cmd == "Z" and deflate:
+                size, digest_hex, zsize, path = line[2:].split(" ", 3)
+                if self.receive(int(size), digest_hex, path, int(zsize)) == _GONE:
                     break
             elif cmd == "D":
                 path = line[2:]

@@ -253,3 +253,18 @@ def test_paths_escaping_the_destination_are_refused(sim: VirtualBoard, project: 
         with pytest.raises(CommandError):
             board_path("/app", bad)
     assert board_path("/app", "lib/x.mpy") == "/app/lib/x.mpy"
+
+
+def test_push_without_compression_takes_the_plain_path(sim: VirtualBoard, tmp_path: Path) -> None:
+    src = tmp_path / "plain"
+    src.mkdir()
+    (src / "text.txt").write_text("compressible " * 500)
+    (src / "noise.bin").write_bytes(os.urandom(3000))
+    with Link(sim.port) as link:
+        packed = push(link, plan([src]))
+        assert packed.wire_bytes < packed.bytes  # the text went deflated
+        (src / "text.txt").write_text("changed " * 500)
+        plain = push(link, plan([src]), compress=False)
+        assert plain.sent == ["/text.txt"] and plain.wire_bytes == 4000
+    held = _board_files(sim.port)
+    assert held["/text.txt"] == hashlib.sha256(b"changed " * 500).hexdigest()
