@@ -16,11 +16,13 @@ _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams t
 # (imports used once are not kept as module globals: each global costs heap)
 _poller = __import__("select").poll()
 _poller.ipoll(0)  # makes the poller's one result tuple now, not in the loop
+_ipoll = _poller.ipoll  # bound once at import: run() makes no bound method, per round or call
 # A stream the loop knows is a key of _rd (its reader, or None) and is registered with
 # the poller; _wr has keys only for streams that have had a writer. A handler is a
 # function fn(stream) or a Task (tasks are callable).
 _rd = {}
 _wr = {}
+_own = {}  # types of ember's own streams (they have _em, _qd, _deliver): keys only
 _nh = 0  # streams with a handler: while > 0 the loop has something to wait for
 
 # Ready ring: (stream, events) pairs waiting for dispatch, in two preallocated arrays so
@@ -54,6 +56,7 @@ def _set(table, s, fn, keep=False):
         _wr.pop(s, None)
     if hasattr(s, "_em"):
         s._em = m  # ember's own streams: the wake-ups the loop wants
+        _own[type(s)] = None
     _nh += (m != 0) - had
 
 
@@ -108,55 +111,86 @@ def _report(e, where):
 def run(until=None):
     """Run until stop(), until `until.done` (a Task), or until nothing is left to wait for
     (no handler, timer or task)."""
-    global _stop, _qh, _qn
+    global _stop, _qh, _qn, events
     _stop = False
     ticks = timers.ticks  # the clock, injectable there
-    last = ticks()
+    # Locals, not globals, on the per-event path (these objects are never rebound).
+    rd = _rd
+    wr = _wr
+    own = _own
+    qs = _qs
+    qe = _qe
+    ipoll = _ipoll
+    now = last = ticks()
     while not _stop and (until is None or not until.done):
-        now = ticks()
         t = -1  # poll timeout: none while no timer is armed
         if timers._head >= 0:
+            now = ticks()
             timers.fire(now, _call)
             t = timers.wait()
         if _qn or t == 0:
             # Work is ready. Poll the other streams only now and then: on the unix
             # port a poll with Python streams registered costs at least 1 ms.
+            if t:
+                now = ticks()
             t = 0 if _nh and ticks_diff(now, last) >= _POLL_EVERY_MS else -2
         elif not _nh and t < 0:
             break  # idle: nothing can happen any more
+        s0 = None
         if t > -2:
             # ipoll reuses one result tuple. Copy into the ring and dispatch after the
-            # iteration: unregistering while iterating would skip entries.
-            for s, ev in _poller.ipoll(t):
-                if _qn >= _QSIZE:
+            # iteration: unregistering while iterating would skip entries. The first
+            # entry, when nothing was queued before it, waits in s0/e0 rather than the ring.
+            for s, ev in ipoll(t):
+                if s0 is None and not _qn:
+                    s0 = s
+                    e0 = ev
+                elif _qn >= _QSIZE:
                     break  # level-triggered: the rest is reported next time
-                i = (_qh + _qn) & _QMASK
-                _qs[i] = s
-                _qe[i] = ev
-                _qn += 1
-            last = ticks()
-        # Dispatch what is queued now; entries queued meanwhile wait for the next round.
+                else:
+                    i = (_qh + _qn) & _QMASK
+                    qs[i] = s
+                    qe[i] = ev
+                    _qn += 1
+            last = now  # the poll's start: at worst the next one comes a little early
+        # Dispatch s0, then what is queued now; entries queued meanwhile wait for the
+        # next round. Inline, not a function per event: a call costs as much as a poll.
         n = _qn
-        while n and not _stop:
-            n -= 1
-            i = _qh
-            s = _qs[i]
-            ev = _qe[i]
-            _qs[i] = None
-            _qh = (i + 1) & _QMASK
-            _qn -= 1
-            if hasattr(s, "_qd"):
+        while not _stop:
+            if s0 is not None:
+                s = s0
+                ev = e0
+                s0 = None
+            elif n:
+                n -= 1
+                i = _qh
+                s = qs[i]
+                ev = qe[i]
+                qs[i] = None
+                _qh = (i + 1) & _QMASK
+                _qn -= 1
+            else:
+                break
+            if type(s) in own:
                 # ember's own stream: another handler may have drained it since
                 s._qd &= ~ev
                 ev = s._deliver(ev)
             if ev & _RD_EVENTS:
-                fn = _rd.get(s)
+                fn = rd.get(s)
                 if fn is not None:
-                    _call(fn, s)
+                    events += 1
+                    try:
+                        fn(s)
+                    except Exception as e:  # isolated: report it, run the others
+                        _report(e, fn)
             if ev & _WR_EVENTS:
-                fn = _wr.get(s)
+                fn = wr.get(s)
                 if fn is not None:
-                    _call(fn, s)
+                    events += 1
+                    try:
+                        fn(s)
+                    except Exception as e:
+                        _report(e, fn)
 
 
 def stop():
