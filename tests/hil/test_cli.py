@@ -5,15 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pty
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from host_tools.bench.faults import fake_device
 from host_tools.link import Link
 from host_tools.push import plan, push
 from host_tools.sim.launcher import VirtualBoard
@@ -215,27 +214,8 @@ def test_busy_port_is_a_one_line_error(sim: VirtualBoard) -> None:
 @pytest.fixture
 def garbage_device() -> Iterator[str]:
     """A pty that answers every byte with noise: a serial device that is not MicroPython."""
-    master, slave = pty.openpty()
-    stop = threading.Event()
-
-    def answer() -> None:
-        import select
-
-        while not stop.is_set():
-            if select.select([master], [], [], 0.05)[0]:
-                try:
-                    os.read(master, 1024)
-                    os.write(master, b"\xff\x00garbage\r\n")
-                except OSError:
-                    return
-
-    thread = threading.Thread(target=answer, daemon=True)
-    thread.start()
-    yield os.ttyname(slave)
-    stop.set()
-    thread.join(timeout=5)
-    os.close(master)
-    os.close(slave)
+    with fake_device(b"\xff\x00garbage\r\n") as port:
+        yield port
 
 
 def test_not_micropython_is_a_one_line_error(garbage_device: str) -> None:
