@@ -248,3 +248,59 @@ def test_push_without_compression_takes_the_plain_path(sim: VirtualBoard, tmp_pa
         assert plain.sent == ["/text.txt"] and plain.wire_bytes == 4000
     held = _board_files(sim.port)
     assert held["/text.txt"] == hashlib.sha256(b"changed " * 500).hexdigest()
+
+
+def test_exec_gets_through_a_busy_printing_main_py(sim: VirtualBoard, tmp_path: Path) -> None:
+    app = tmp_path / "busy"
+    app.mkdir()
+    (app / "main.py").write_text("import time\nwhile True:\n    print('busy ' * 8)\n")
+    push_json(sim.port, str(app))
+    with Link(sim.port) as link:
+        link.start("import machine; machine.reset()")
+    # The board now boots into a main.py that prints without end; exec must still get in.
+    out = ember("--port", sim.port, "exec", "print('in control')").stdout
+    assert out.strip() == "in control"
+
+
+def test_two_boards_and_no_port_is_an_error_listing_both() -> None:
+    with VirtualBoard("rp2-pico", baud=None) as first, \
+            VirtualBoard("rp2-pico", baud=None) as second:
+        env = {**os.environ, "EMBER_PORT": ""}
+        result = subprocess.run([EMBER, "exec", "1"], capture_output=True, text=True,
+                                timeout=COMMAND_TIMEOUT_S, env=env)
+        error = one_line_error(result)
+        assert first.port in error and second.port in error and "--port" in error
+
+
+def test_repl_console_round_trip(sim: VirtualBoard) -> None:
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen([EMBER, "--port", sim.port, "repl"], stdin=slave, stdout=slave,
+                               stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def expect(wanted: bytes, timeout: float = 20) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while wanted not in seen:
+            assert time.monotonic() < deadline, f"expected {wanted!r}, got {seen[-300:]!r}"
+            if select.select([master], [], [], 0.1)[0]:
+                seen += os.read(master, 4096)
+
+    try:
+        expect(b"Use Ctrl-] or Ctrl-x to exit this shell")
+        os.write(master, b"\r")
+        expect(b">>> ")
+        os.write(master, b"6*7\r")
+        expect(b"42")
+        os.write(master, b"\x1d")  # ctrl-]: leave
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        os.close(master)
