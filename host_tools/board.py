@@ -1,0 +1,529 @@
+"""A board under test: exec, eval, push, reset, start/expect and UARTs over one recorded Link."""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import serial
+
+from host_tools.boards import BoardProfile, load_profile
+from host_tools.errors import DeviceError, EmberError, LinkError
+from host_tools.link import Link
+from host_tools.paths import RUNTIME_DIR
+from host_tools.push import PushResult, plan, push
+from host_tools.sim.launcher import VirtualBoard
+
+RUNTIME_DEST = "/lib/ember"
+STOP_TIMEOUT_S = 3.0  # a program interrupted by Ctrl-C must have ended by then
+SETTLE_S = 0.05  # a started program that printed its last line gets this long to end
+RESET_TIMEOUT_S = 15.0
+UART_TIMEOUT_S = 5.0
+TAIL_CHARS = 600
+
+# Device-side statements sent through the raw REPL. Each resets __main__ for a test: modules
+# imported since the last reset are unloaded and the REPL's globals start empty.
+_FRESH = (
+    "import sys\n"
+    "for _m in [_m for _m in sys.modules if _m not in {keep!r}]:\n"
+    "    del sys.modules[_m]\n"
+    "globals().clear()\n"
+    "__name__ = '__main__'\n"
+    "import gc\n"
+    "gc.collect()\n"
+    "del gc\n"
+)
+_CALL = (
+    "import sys\n"
+    "if {path!r} not in sys.path:\n"
+    "    sys.path.append({path!r})\n"
+    "del sys\n"
+    "__import__({module!r}).{function}()\n"
+)
+
+
+class DeviceTimeout(EmberError):
+    """Code on the board did not finish in time; Ctrl-C stopped it (or did not: `stopped`)."""
+
+    def __init__(self, message: str, output: str = "", stopped: bool = True) -> None:
+        super().__init__(message)
+        self.output = output
+        self.stopped = stopped
+
+
+class Transcript:
+    """Every byte between host and board, per test: in memory, and appended to a log file."""
+
+    LIMIT = 1 << 20  # bytes of the current test kept in memory; the file keeps everything
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._chunks: list[tuple[str, bytearray]] = []
+        self._size = 0
+        self._flushed = 0  # chunks already written to the file
+        self._label = ""
+
+    def record(self, direction: str, data: bytes) -> None:
+        if not data:
+            return
+        if len(self._chunks) > self._flushed and self._chunks[-1][0] == direction:
+            self._chunks[-1][1].extend(data)
+        else:
+            self._chunks.append((direction, bytearray(data)))
+        self._size += len(data)
+        if self._size > self.LIMIT and len(self._chunks) > 1:
+            self.flush()
+            dropped = self._chunks.pop(0)
+            self._size -= len(dropped[1])
+            self._flushed -= 1
+
+    def mark(self, label: str) -> None:
+        """Starts the transcript of a new test."""
+        self.flush()
+        self._chunks, self._size, self._flushed, self._label = [], 0, 0, label
+        self._write(f"=== {label}\n")
+
+    def text(self) -> str:
+        """The current test's transcript, rendered."""
+        return "".join(_render(direction, bytes(data)) for direction, data in self._chunks)
+
+    def flush(self) -> None:
+        pending = self._chunks[self._flushed :]
+        self._flushed = len(self._chunks)
+        self._write("".join(_render(direction, bytes(data)) for direction, data in pending))
+
+    def where(self) -> str:
+        """Where the full transcript is, for failure messages."""
+        self.flush()
+        if self.path is None:
+            return "not kept on disk"
+        return f"{self.path} (section '=== {self._label}')" if self._label else str(self.path)
+
+    def _write(self, text: str) -> None:
+        if self.path is not None and text:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def _render(direction: str, data: bytes) -> str:
+    """Lines as `host| text` / `board| text`, each raw-REPL 0x04 ending one; a long line
+    of binary bytes is summarised."""
+    rendered = []
+    for raw in data.replace(b"\r\n", b"\n").replace(b"\x04", b"\x04\n").split(b"\n"):
+        if not raw:
+            continue
+        try:
+            text = raw.decode("utf-8")
+            binary = len(_CONTROL.findall(text))
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", "backslashreplace")
+            binary = sum(byte not in _TEXT_BYTES for byte in raw)
+        if len(raw) > 32 and binary * 4 > len(raw):
+            line = f"<{len(raw)} bytes of binary data>"
+        else:
+            line = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        rendered.append(f"{direction}| {line}\n")
+    return "".join(rendered)
+
+
+class _RecordingSerial:
+    """A pyserial port that copies every byte read or written into a Transcript."""
+
+    def __init__(self, port: serial.Serial, transcript: Transcript) -> None:
+        object.__setattr__(self, "_port", port)
+        object.__setattr__(self, "_transcript", transcript)
+
+    def read(self, size: int = 1) -> bytes:
+        data = self._port.read(size)
+        self._transcript.record("board", data)
+        return data
+
+    def write(self, data: bytes) -> int | None:
+        self._transcript.record("host", bytes(data))
+        return self._port.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._port, name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self._port, name, value)
+
+
+class _Program:
+    """What code started in the raw REPL sends back: output, 0x04, error text, 0x04, '>'."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.err = bytearray()
+        self.ends = 0  # 0x04 bytes seen
+        self.prompt = False
+        self.decoded = ""  # out as text, for expect()
+        self.seen = 0  # expect() matched up to here in `decoded`
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    @property
+    def done(self) -> bool:
+        return self.ends == 2
+
+    def feed(self, data: bytes) -> None:
+        while data:
+            if self.ends == 2:
+                self.prompt = data.startswith(b">")
+                return
+            end = data.find(b"\x04")
+            part = data if end < 0 else data[:end]
+            if self.ends == 0:
+                self.out.extend(part)
+                self.decoded += self._decoder.decode(part, final=end >= 0)
+            else:
+                self.err.extend(part)
+            if end < 0:
+                return
+            self.ends += 1
+            data = data[end + 1 :]
+
+
+class Board:
+    """One board (real or virtual) for tests: `Board(port, profile)`; the constructor does no
+    I/O, the first call opens the link; `close()` is idempotent."""
+
+    def __init__(
+        self,
+        port: str,
+        profile: BoardProfile,
+        *,
+        timeout: float = 30.0,
+        uarts: Mapping[int, str] | None = None,
+        transcript: Transcript | None = None,
+        sim: VirtualBoard | None = None,
+        baudrate: int = 115200,
+    ) -> None:
+        self.port = port
+        self.profile = profile
+        self.timeout = timeout
+        self.uarts: dict[int, str] = dict(uarts or {})
+        self.transcript = transcript or Transcript()
+        self.sim = sim
+        self.baudrate = baudrate
+        self.needs_reset = True  # at first use, and after a MemoryError, timeout, lost prompt
+        self.installed: set[tuple[str, str]] = set()  # (local, dest) pushed in this board's life
+        self._link: Link | None = None
+        self._program: _Program | None = None
+        self._keep_modules: tuple[str, ...] | None = None
+        self._wedged = False  # a program ignored Ctrl-C
+        self._open_uarts: dict[int, serial.Serial] = {}
+
+    @classmethod
+    def virtual(cls, board: str, *, baud: int | None = None, timeout: float = 30.0,
+                transcript: Transcript | None = None) -> Board:
+        """Starts a virtual board of profile `board` and returns a Board that owns it."""
+        profile = load_profile(board)
+        sim = VirtualBoard(board, baud=baud)
+        sim.__enter__()
+        assert sim.record is not None
+        uarts = {int(n): path for n, path in sim.record.uarts.items()}
+        return cls(sim.port, profile, timeout=timeout, uarts=uarts, transcript=transcript,
+                   sim=sim)
+
+    # -- the link ------------------------------------------------------------------------
+    @property
+    def link(self) -> Link:
+        if self._link is None:
+            link = Link(self.port, baudrate=self.baudrate)
+            link.open()
+            transport = link.transport
+            transport.serial = _RecordingSerial(transport.serial, self.transcript)
+            self._link = link
+        return self._link
+
+    def close(self) -> None:
+        self._close_link()
+        sim, self.sim = self.sim, None
+        if sim is not None:
+            sim.close()
+        self.transcript.flush()
+
+    def _close_link(self) -> None:
+        for port in self._open_uarts.values():
+            port.close()
+        self._open_uarts.clear()
+        link, self._link, self._program = self._link, None, None
+        if link is not None:
+            link.close()
+
+    def __enter__(self) -> Board:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- running code --------------------------------------------------------------------
+    def exec(self, code: str, *, timeout: float | None = None) -> str:
+        """Runs code in the raw REPL and returns what it printed; a device exception raises
+        DeviceError (with the traceback), a hang past `timeout` raises DeviceTimeout."""
+        self.start(code)
+        self._wait(self.timeout if timeout is None else timeout)
+        return self._result()
+
+    def eval(self, expression: str, *, timeout: float | None = None) -> object:
+        """The value of a device expression, through its repr()."""
+        text = self.exec(f"print(repr({expression}))", timeout=timeout)
+        return ast.literal_eval(text.strip())
+
+    def start(self, code: str) -> None:
+        """Starts code without waiting: follow it with expect(), wait() or stop()."""
+        self.settle()
+        try:
+            self.link.start(code)
+        except LinkError:
+            self.needs_reset = True
+            raise
+        self._program = _Program()
+
+    def expect(self, pattern: str | re.Pattern[str], timeout: float = 10.0) -> re.Match[str]:
+        """Waits for `pattern` (a regex) in the output of the started program since start()
+        or the last expect(); returns the match, or fails saying what came instead."""
+        program = self._program
+        if program is None:
+            raise AssertionError("expect() needs a program started with board.start(code)")
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        while True:
+            match = regex.search(program.decoded, program.seen)
+            if match:
+                program.seen = match.end()
+                return match
+            if program.done or not self._pump(program, deadline):
+                break
+        tail = program.decoded[program.seen :][-TAIL_CHARS:]
+        why = (
+            f"the program ended{': ' + _last_line(program.err) if program.err else ''}"
+            if program.done
+            else f"not within {timeout:g} s"
+        )
+        raise AssertionError(
+            f"expected /{regex.pattern}/ on {self.port}: {why}; got (last {TAIL_CHARS} chars):"
+            f"\n{tail!r}\nfull transcript: {self.transcript.where()}"
+        )
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Waits for the started program to end; returns its output not yet matched."""
+        self._wait(self.timeout if timeout is None else timeout)
+        return self._result(unmatched=True)
+
+    def stop(self) -> str:
+        """Stops the started program with Ctrl-C (if it still runs); returns its output."""
+        program = self._program
+        if program is None:
+            return ""
+        if not program.done:
+            self.link.interrupt()
+            deadline = time.monotonic() + STOP_TIMEOUT_S
+            while not program.done and self._pump(program, deadline):
+                pass
+        self._program = None
+        if program.done:
+            self._ended(program)
+        else:  # Ctrl-C did not help (kbd_intr(-1), a hang in C): reset before the next use
+            self._link_lost()
+            self._wedged = True
+        return program.decoded
+
+    def settle(self) -> None:
+        """Ends what start() began: a program that has just finished is read to its end,
+        one still running is stopped with Ctrl-C."""
+        program = self._program
+        if program is None:
+            return
+        deadline = time.monotonic() + SETTLE_S
+        while not program.done and self._pump(program, deadline):
+            pass
+        self.stop()
+
+    # -- state ---------------------------------------------------------------------------
+    def ready(self) -> None:
+        """Ends a started program, and soft-resets the board if it was left in doubt."""
+        self.settle()
+        if self.needs_reset:
+            self.reset()
+
+    def reset(self, soft: bool = True) -> None:
+        """Soft reset (Ctrl-D in the raw REPL), or a hard one through machine.reset().
+        A virtual board that does not answer is restarted (its flash is lost)."""
+        self.settle()
+        if soft and self._wedged and self.sim is not None:
+            self.restart()  # quicker than waiting for a board that ignores Ctrl-C to answer
+        elif soft:
+            self._link_lost()
+            try:
+                self.link.raw_repl(soft_reset=True)
+            except LinkError:
+                if self.sim is None:
+                    raise
+                self.restart()
+        else:
+            self.link.start("import machine\nmachine.reset()")
+            self._link_lost()
+            self._reopen_after_reset()
+        self.needs_reset = self._wedged = False
+        self._keep_modules = None
+
+    def fresh(self) -> None:
+        """Fresh state for the next test: a soft reset if the last one left the board in
+        doubt, else a new globals dict and the modules it imported unloaded."""
+        self.ready()
+        self.exec(self._fresh_code())
+        for port in self._open_uarts.values():
+            port.reset_input_buffer()
+
+    def _fresh_code(self) -> str:
+        if self._keep_modules is None:
+            modules = self.eval("list(__import__('sys').modules)")
+            self._keep_modules = tuple(str(m) for m in modules)  # type: ignore[attr-defined]
+        return _FRESH.format(keep=self._keep_modules)
+
+    def call(self, module: str, function: str, *, path: str = "/tests",
+             timeout: float | None = None) -> str:
+        """Calls module.function() (a module under `path` on the board) in fresh state."""
+        self.ready()
+        code = self._fresh_code() + _CALL.format(path=path, module=module, function=function)
+        return self.exec(code, timeout=timeout)
+
+    def restart(self) -> None:
+        """Restarts a virtual board: a new interpreter, a blank flash, new ports."""
+        sim = self.sim
+        if sim is None:
+            raise LinkError(f"{self.port} is not a virtual board: it cannot be restarted")
+        self._close_link()
+        sim.close()
+        sim.__enter__()
+        assert sim.record is not None
+        self.port = sim.port
+        self.uarts = {int(n): path for n, path in sim.record.uarts.items()}
+        self.installed.clear()
+        self._keep_modules = None
+        self.needs_reset = self._wedged = False
+        self.transcript.record("note", f"virtual board restarted on {self.port}".encode())
+
+    # -- files ---------------------------------------------------------------------------
+    def push(self, *paths: str | Path | tuple[Path, str], dest: str = "/") -> PushResult:
+        """Incremental, verified push of files or folders (a folder keeps its layout)."""
+        self.settle()
+        sources = [p if isinstance(p, tuple) else Path(p) for p in paths]
+        return push(self.link, plan(sources, dest=dest), dest=dest)
+
+    def install_runtime(self) -> None:
+        """Pushes firmware/ember to /lib/ember, once per board life (only what changed)."""
+        self.push_once(RUNTIME_DIR, RUNTIME_DEST)
+
+    def push_once(self, path: Path, dest: str, name: str | None = None) -> None:
+        """Pushes a file or folder unless this board already got it since it started."""
+        key = (str(path), f"{dest}/{name or ''}")
+        if key not in self.installed:
+            self.push((path, name) if name else path, dest=dest)
+            self.installed.add(key)
+
+    # -- UARTs ---------------------------------------------------------------------------
+    def uart(self, n: int) -> serial.Serial:
+        """The host end of the board's UART n, open (the same object on every call)."""
+        if n not in self._open_uarts:
+            if n not in self.uarts:
+                raise LinkError(
+                    f"{self.profile.name} on {self.port}: no host port for UART {n} "
+                    f"(known: {sorted(self.uarts) or 'none'}; give one with --ember-uart {n}=PORT)"
+                )
+            port = serial.serial_for_url(self.uarts[n], do_not_open=True, timeout=UART_TIMEOUT_S)
+            port.open()
+            self._open_uarts[n] = port
+        return self._open_uarts[n]
+
+    # -- internals -----------------------------------------------------------------------
+    def _pump(self, program: _Program, deadline: float) -> bool:
+        """Reads what the board sent (up to the deadline); False once the deadline passed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        port = self.link.serial
+        try:
+            port.timeout = min(remaining, 0.2)
+            waiting = port.in_waiting
+            program.feed(port.read(max(1, min(waiting, 65536))))
+        except (OSError, serial.SerialException) as error:
+            self.needs_reset = True
+            raise LinkError(f"link to {self.port} lost: {error}") from None
+        return True
+
+    def _wait(self, timeout: float) -> None:
+        program = self._program
+        if program is None:
+            raise DeviceError("nothing started on the board")
+        deadline = time.monotonic() + timeout
+        while not program.done and self._pump(program, deadline):
+            pass
+        if not program.done:
+            output = self.stop()
+            self.needs_reset = True
+            if program.done:
+                raise DeviceTimeout(f"no end within {timeout:g} s: stopped with Ctrl-C", output)
+            raise DeviceTimeout(
+                f"no end within {timeout:g} s, and Ctrl-C did not stop it: the board is reset "
+                "before its next use", output, stopped=False)
+
+    def _result(self, unmatched: bool = False) -> str:
+        program = self._program
+        assert program is not None and program.done
+        self._program = None
+        self._ended(program)
+        if program.err:
+            text = program.err.decode("utf-8", "replace").replace("\r\n", "\n")
+            raise DeviceError(_last_line(program.err), text)
+        text = program.decoded[program.seen :] if unmatched else program.decoded
+        return text.replace("\r\n", "\n")
+
+    def _ended(self, program: _Program) -> None:
+        """A finished program: the raw REPL's '>' is read here, so the next exec skips it."""
+        if not program.prompt:
+            port = self.link.serial
+            port.timeout = STOP_TIMEOUT_S
+            program.prompt = port.read(1) == b">"
+        if program.prompt:
+            self.link.transport.prompt_consumed = True
+        else:
+            self._link_lost()
+        if _last_line(program.err).startswith("MemoryError"):
+            self.needs_reset = True
+
+    def _link_lost(self) -> None:
+        """The raw REPL state is unknown: enter it afresh next time."""
+        self.needs_reset = True
+        if self._link is not None:
+            self._link.transport.in_raw_repl = False
+            self._link.transport.prompt_consumed = False
+
+    def _reopen_after_reset(self) -> None:
+        deadline = time.monotonic() + RESET_TIMEOUT_S
+        while True:
+            try:
+                self.link.raw_repl(soft_reset=False)
+                return
+            except LinkError:
+                if time.monotonic() > deadline:
+                    raise
+                link, self._link = self._link, None  # a USB board re-enumerates: reopen
+                if link is not None:
+                    link.close()
+                time.sleep(0.2)  # polling for the port to come back, bounded by the deadline
+
+
+def _last_line(err: bytes | bytearray) -> str:
+    lines = [line for line in bytes(err).decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

@@ -1,0 +1,320 @@
+"""ember's pytest plugin: `board`/`boards` fixtures and tests that run on the board."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import tempfile
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from host_tools.board import Board, DeviceTimeout, Transcript
+from host_tools.boards import load_profile
+from host_tools.errors import DeviceError, EmberError
+from host_tools.link import device_location
+from host_tools.paths import RUNTIME_DIR
+from host_tools.sim.wire import Wire
+
+MARKER = "# ember: device"
+TESTS_DEST = "/tests"
+RUNTIME_DEST = "/lib/ember"
+TRANSCRIPT_LIMIT = 20_000  # characters of a failing test's transcript shown in its report
+_FRAME = re.compile(r'^(\s*)File "([^"]+)", line (\d+)(.*)$')
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ember", "ember: MicroPython boards under test")
+    group.addoption("--ember-board", default="rp2-pico", metavar="NAME",
+                    help="board profile; a virtual board of it per worker unless --ember-port "
+                         "(default: rp2-pico)")
+    group.addoption("--ember-port", default=None, metavar="PORT[,PORT...]",
+                    help="a real board's port or pyserial URL; with xdist, worker N takes entry N")
+    group.addoption("--ember-baud", type=int, default=None, metavar="N",
+                    help="throttle the virtual board's link to N baud (default: unthrottled)")
+    group.addoption("--ember-timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="a device test running longer is stopped with Ctrl-C (default: 30)")
+    group.addoption("--ember-uart", action="append", default=[], metavar="N=PORT[,PORT...]",
+                    help="host port wired to a real board's UART N (repeatable)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SESSION] = EmberSession(config)
+    config.add_cleanup(config.stash[_SESSION].close)
+
+
+class EmberSession:
+    """This worker's board (started or opened on first use) and what was pushed to it."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        self._board: Board | None = None
+        self._failed: EmberError | None = None  # the board could not be started: say so once
+        self._extra: list[Board] = []
+        self._modules: dict[Path, str] = {}  # local test module -> its name on the board
+        self._transcripts: Path | None = None
+
+    @property
+    def timeout(self) -> float:
+        return float(self.config.getoption("ember_timeout"))
+
+    def transcript(self, label: str) -> Transcript:
+        if self._transcripts is None:
+            factory = getattr(self.config, "_tmp_path_factory", None)
+            base = factory.getbasetemp() if factory else Path(tempfile.mkdtemp())
+            self._transcripts = base / "ember-transcripts"
+        return Transcript(self._transcripts / f"{_safe(label)}.log")
+
+    def board(self) -> Board:
+        if self._failed is not None:
+            raise self._failed
+        if self._board is None:
+            try:
+                self._board = self._make_board()
+            except EmberError as error:
+                self._failed = error
+                raise
+        return self._board
+
+    def _make_board(self) -> Board:
+        name = self.config.getoption("ember_board")
+        ports = self.config.getoption("ember_port")
+        if not ports:
+            return self.virtual(f"{self.worker}-{name}")
+        index = _worker_index(self.worker)
+        entries = ports.split(",")
+        if index >= len(entries):
+            raise EmberError(f"--ember-port lists {len(entries)} port(s): none for {self.worker}")
+        uarts: dict[int, str] = {}
+        for option in self.config.getoption("ember_uart"):
+            n, _, paths = option.partition("=")
+            choices = paths.split(",")
+            if index < len(choices):
+                uarts[int(n)] = choices[index]
+        return Board(entries[index].strip(), load_profile(name), timeout=self.timeout,
+                     uarts=uarts, transcript=self.transcript(f"{self.worker}-{name}"))
+
+    def virtual(self, label: str) -> Board:
+        """A new virtual board of the chosen profile (stopped at session end at the latest)."""
+        board = Board.virtual(
+            self.config.getoption("ember_board"),
+            baud=self.config.getoption("ember_baud") or None,
+            timeout=self.timeout,
+            transcript=self.transcript(label),
+        )
+        self._extra.append(board)
+        return board
+
+    def module_name(self, path: Path) -> str:
+        """A test module's name on the board: its own, unless another module has it."""
+        if path not in self._modules:
+            taken = set(self._modules.values())
+            name, n = path.stem, 1
+            while name in taken:
+                n += 1
+                name = f"{path.stem}_{n}"
+            self._modules[path] = name
+        return self._modules[path]
+
+    def board_paths(self) -> dict[str, Path]:
+        """Board file -> local file, for mapping device tracebacks."""
+        paths = {f"{TESTS_DEST}/{name}.py": local for local, name in self._modules.items()}
+        for local in RUNTIME_DIR.glob("*.py"):
+            paths[f"{RUNTIME_DEST}/{local.name}"] = local
+        return paths
+
+    def close(self) -> None:
+        boards = [*self._extra, *([self._board] if self._board else [])]
+        self._extra, self._board = [], None
+        for board in boards:
+            board.close()
+
+
+_SESSION = pytest.StashKey[EmberSession]()
+_USED = pytest.StashKey[list[Board]]()
+
+
+def _worker_index(worker: str) -> int:
+    digits = worker.lstrip("gw")
+    return int(digits) if digits.isdigit() else 0
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")[-120:]
+
+
+def _use(item: pytest.Item, board: Board) -> None:
+    item.stash.setdefault(_USED, []).append(board)
+    board.transcript.mark(item.nodeid)
+
+
+# -- fixtures ------------------------------------------------------------------------------
+@pytest.fixture
+def board(request: pytest.FixtureRequest) -> Iterator[Board]:
+    """This worker's board, with the runtime installed and a fresh __main__."""
+    the_board = request.config.stash[_SESSION].board()
+    _use(request.node, the_board)
+    the_board.ready()
+    the_board.install_runtime()
+    the_board.fresh()
+    yield the_board
+    the_board.settle()
+
+
+@pytest.fixture
+def boards(request: pytest.FixtureRequest) -> Iterator[Callable[..., list[Board]]]:
+    """`boards(2)`: fresh virtual boards, stopped after the test; with `wired` (the default)
+    UART 1 of boards 0 and 1 (2 and 3, ...) are cross-connected through the host."""
+    session = request.config.stash[_SESSION]
+    made: list[Board] = []
+    wires: list[Wire] = []
+
+    def make(count: int = 2, *, wired: bool = True) -> list[Board]:
+        new: list[Board] = []
+        for _ in range(count):
+            new.append(session.virtual(f"{request.node.nodeid}-{len(made)}"))
+            made.append(new[-1])
+            _use(request.node, new[-1])
+        for one in new:
+            one.install_runtime()
+        if wired:
+            for a, b in zip(new[::2], new[1::2], strict=False):
+                wires.append(Wire(a.uarts[1], b.uarts[1]).start())
+        return new
+
+    yield make
+    for wire in wires:
+        wire.close()
+    for one in made:
+        one.close()
+
+
+# -- device test modules -------------------------------------------------------------------
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.File | None:
+    if module_path.name.startswith("test_") and _is_device_module(module_path):
+        return DeviceModule.from_parent(parent, path=module_path)
+    return None
+
+
+def _is_device_module(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as source:
+        return source.readline().rstrip("\r\n") == MARKER
+
+
+class DeviceModule(pytest.File):
+    """A module whose tests run on the board: read with `ast`, never imported by CPython."""
+
+    def collect(self) -> Iterator[DeviceTest]:
+        tree = ast.parse(self.path.read_text(encoding="utf-8"), filename=str(self.path))
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                yield DeviceTest.from_parent(self, name=node.name, lineno=node.lineno)
+
+
+class DeviceTestFailure(Exception):
+    """A device test failed: what kind (failed, error, MemoryError, timeout) and its text."""
+
+    def __init__(self, headline: str, details: str) -> None:
+        super().__init__(headline)
+        self.headline = headline
+        self.details = details
+
+
+class DeviceTest(pytest.Item):
+    """One `test_*` function of a device module, called on the board."""
+
+    def __init__(self, *, lineno: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.lineno = lineno
+        self._board: Board | None = None
+
+    def setup(self) -> None:
+        session = self.config.stash[_SESSION]
+        self._board = session.board()
+        _use(self, self._board)
+        self._board.ready()
+        self._board.install_runtime()
+        self._module = session.module_name(self.path)
+        self._board.push_once(self.path, TESTS_DEST, f"{self._module}.py")
+
+    def runtest(self) -> None:
+        assert self._board is not None
+        session = self.config.stash[_SESSION]
+        try:
+            self._board.call(self._module, self.name, path=TESTS_DEST, timeout=session.timeout)
+        except DeviceTimeout as error:
+            how = "stopped with Ctrl-C" if error.stopped else (
+                "Ctrl-C did not stop it: the board is reset before the next test")
+            raise DeviceTestFailure(
+                f"Timeout: {self.name} did not finish within {session.timeout:g} s "
+                f"(--ember-timeout); {how}",
+                f"device output before the timeout:\n{error.output}" if error.output else "",
+            ) from None
+        except DeviceError as error:
+            paths = session.board_paths()
+            traceback = map_traceback(error.traceback, paths, Path.cwd())
+            headline = f"{error}"
+            where = device_location(error.traceback)
+            if where is not None:
+                local = paths.get(where[0])
+                shown = _shown(local, Path.cwd()) if local else where[0]
+                headline = f"{shown}:{where[1]}: {error}  [on the board: {where[0]}]"
+            if str(error).startswith("MemoryError"):
+                heap = self._board.profile.heap_bytes
+                headline += f" (heap {heap} bytes; soft reset before the next test)"
+            raise DeviceTestFailure(headline, traceback) from None
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, DeviceTestFailure):
+            failure = excinfo.value
+            return f"{failure.headline}\n{failure.details}".rstrip()
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.lineno - 1, f"{self.name} [on the board]"
+
+
+def map_traceback(text: str, board_paths: dict[str, Path], root: Path) -> str:
+    """A device traceback with board files named by their local paths and source lines."""
+    lines = []
+    for line in text.rstrip().splitlines():
+        frame = _FRAME.match(line)
+        if frame is None:
+            lines.append(line)
+            continue
+        indent, device_file, number, rest = frame.groups()
+        if device_file == "<stdin>":
+            continue  # the runner's own call
+        local = board_paths.get(device_file)
+        if local is None:
+            lines.append(line)
+            continue
+        lines.append(f'{indent}File "{_shown(local, root)}", line {number}{rest}')
+        source = local.read_text(encoding="utf-8", errors="replace").splitlines()
+        if 0 < int(number) <= len(source):
+            lines.append(f"{indent}  {source[int(number) - 1].strip()}")
+    return "\n".join(lines)
+
+
+def _shown(local: Path, root: Path) -> str:
+    return os.path.relpath(local, root) if local.is_relative_to(root) else str(local)
+
+
+# -- reports -------------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for used in item.stash.get(_USED, []):
+            text = used.transcript.text()
+            if len(text) > TRANSCRIPT_LIMIT:
+                text = "...\n" + text[-TRANSCRIPT_LIMIT:]
+            report.sections.append(
+                (f"ember transcript {used.port} (full: {used.transcript.where()})", text)
+            )
+    return report

@@ -1,0 +1,3 @@
+"""Plugin tests drive pytest itself through pytester, in subprocesses."""
+
+pytest_plugins = ["pytester"]
