@@ -196,7 +196,7 @@ class _Receiver:
         self.last_command = command(text)
         self.port.write(self.last_command)
 
-    def read_line(self, timeout: float) -> str:
+    def read_line(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         while True:
             end = self.pending.find(b"\x04")
@@ -212,7 +212,7 @@ class _Receiver:
             self.port.timeout = min(remaining, 0.5)
             self.pending += self.port.read(max(1, self.port.in_waiting))
         line, _, self.pending = self.pending.partition(b"\n")
-        return line.decode(errors="replace")
+        return line  # checked as bytes, decoded only once intact (push_protocol)
 
     def _ended(self, at: int) -> None:
         """The receiver stopped if a second \\x04 (after its error text) follows soon."""

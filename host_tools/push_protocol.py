@@ -42,9 +42,18 @@ class Reply:
     text: str = ""
 
 
+def fletcher16(data: bytes) -> int:
+    """Fletcher-16: two running sums mod 255, so byte order counts (swaps are caught)."""
+    a = b = 0
+    for byte in data:
+        a = (a + byte) % 255
+        b = (b + a) % 255
+    return b << 8 | a
+
+
 def line_sum(body: str) -> str:
-    """The check every text line carries: sum of its UTF-8 bytes mod 65536, 4 hex digits."""
-    return f"{sum(body.encode()) & 0xFFFF:04x}"
+    """The check every text line carries: Fletcher-16 of its UTF-8 bytes, 4 hex digits."""
+    return f"{fletcher16(body.encode()):04x}"
 
 
 def command(body: str) -> bytes:
@@ -52,18 +61,25 @@ def command(body: str) -> bytes:
     return f"{body}*{line_sum(body)}\n".encode()
 
 
-def checked_body(line: str) -> str:
-    """The body of a received line; raises ProtocolError when the check does not match."""
-    line = line.rstrip("\r\n")
-    if len(line) > MAX_LINE:
-        raise ProtocolError(f"reply too long ({len(line)} characters)")
-    body, star, check = line.rpartition("*")
-    if not star or check != line_sum(body):
-        raise ProtocolError(f"damaged reply {line[-80:]!r}")
-    return body
+def checked_body(line: str | bytes) -> str:
+    """The body of a received line; raises ProtocolError when it holds a control byte, is
+    not UTF-8 or its check does not match. Checked on the bytes, before any decoding."""
+    raw = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+    raw = raw.rstrip(b"\r\n")
+    if len(raw) > MAX_LINE:
+        raise ProtocolError(f"reply too long ({len(raw)} bytes)")
+    if any(byte < 32 for byte in raw):
+        raise ProtocolError(f"damaged reply (a control byte) {raw[-80:]!r}")
+    body, star, check = raw.rpartition(b"*")
+    if not star or check != f"{fletcher16(body):04x}".encode():
+        raise ProtocolError(f"damaged reply {raw[-80:]!r}")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"damaged reply (not UTF-8) {raw[-80:]!r}") from None
 
 
-def parse_reply(line: str) -> Reply:
+def parse_reply(line: str | bytes) -> Reply:
     """Parses one checked line from the receiver; raises ProtocolError on anything else."""
     line = checked_body(line)
     if line == ".":

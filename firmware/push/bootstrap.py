@@ -6,7 +6,7 @@
 # "<ext> <size> <sha256>" and the receiver compiled for this board (.mpy: no RAM spent on
 # compiling) or, where it cannot compile for it, its source (.py). The copy is checked,
 # cached atomically and imported; then the receiver runs. Lines carry the receiver's
-# "*<sum of bytes mod 65536, 4 hex digits>" check.
+# "*<Fletcher-16 of the line's bytes, 4 hex digits>" check.
 def _ember_boot(tag, chunk):
     import sys
 
@@ -39,7 +39,7 @@ def _ember_fetch(stem):
 
     line = sys.stdin.readline().rstrip()
     body, _, check = line.rpartition("*")
-    if check != "%04x" % (sum(body.encode()) & 0xFFFF):
+    if check != "%04x" % _ember_check(body):
         _ember_say("X")
         return False
     ext, size, digest = body.split()
@@ -76,5 +76,13 @@ def _ember_fetch(stem):
     return True
 
 
+def _ember_check(text):
+    a = b = 0
+    for byte in text.encode():
+        a = (a + byte) % 255
+        b = (b + a) % 255
+    return b << 8 | a
+
+
 def _ember_say(text):
-    print("%s*%04x" % (text, sum(text.encode()) & 0xFFFF))
+    print("%s*%04x" % (text, _ember_check(text)))

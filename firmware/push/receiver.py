@@ -17,8 +17,9 @@
 #                             A (send frames)  K<seq> (frames up to seq kept)  N<seq> (send
 #                             again from seq)  X (that line was damaged: send it again)
 #                             OK <path>  BAD <path>  E <errno> <text>
-# Every text line, both ways, ends in "*" and 4 hex digits: the sum of its bytes mod 65536,
-# so a noisy link can never turn one command or path into another.
+# Every text line, both ways, ends in "*" and 4 hex digits: the Fletcher-16 check of its
+# bytes (position-dependent: swapped bytes fail it too), and no line may hold a control
+# byte, so a noisy link cannot turn one command or path into another.
 import gc
 import hashlib
 import io
@@ -281,13 +282,21 @@ class _Session:
             cmd = line[0]
             if cmd == "M":
                 self.listing(line[2:])
-            elif cmd == "F":
-                size, digest_hex, path = line[2:].split(" ", 2)
-                if self.receive(int(size), digest_hex, path) == _GONE:
-                    break
-            elif cmd == "Z" and deflate:
-                size, digest_hex, zsize, path = line[2:].split(" ", 3)
-                if self.receive(int(size), digest_hex, path, int(zsize)) == _GONE:
+            elif cmd in "FZ":
+                try:
+                    if cmd == "F":
+                        size, digest_hex, path = line[2:].split(" ", 2)
+                        zsize = -1
+                    else:
+                        size, digest_hex, zsize, path = line[2:].split(" ", 3)
+                    size, zsize = int(size), int(zsize)
+                except ValueError:
+                    self.say("X")  # well-formed check, malformed fields: not ours to guess
+                    continue
+                if (zsize >= 0 and not deflate) or not path.startswith("/"):
+                    self.say("X")
+                    continue
+                if self.receive(size, digest_hex, path, zsize) == _GONE:
                     break
             elif cmd == "D":
                 path = line[2:]
@@ -301,19 +310,39 @@ class _Session:
 
 
 def _sum(text):
-    return sum(text.encode()) & 0xFFFF
+    return _fletcher(text.encode())
+
+
+def _fletcher(data):
+    # Fletcher-16 over bytes: two running sums mod 255.
+    a = b = 0
+    for byte in data:
+        a = (a + byte) % 255
+        b = (b + a) % 255
+    return b << 8 | a
 
 
 def _checked(line):
-    # "body*xxxx\n" -> body, or "" when the sum does not match.
+    # "body*xxxx\n" -> body, or "" when damaged: a control byte, or a check that fails.
+    end = len(line)
+    while end and line[end - 1] in (10, 13):
+        end -= 1
+    for i in range(end):
+        if line[i] < 32:
+            return ""  # e.g. a NUL, which would end a path early on the board
+    star = -1
+    for i in range(end):
+        if line[i] == 42:  # "*"
+            star = i
+    if star < 0 or end - star != 5:
+        return ""
+    body = bytes(line[0:star])
+    if bytes(line[star + 1 : end]) != b"%04x" % _fletcher(body):
+        return ""
     try:
-        text = bytes(line).decode().rstrip("\r\n")
+        return body.decode()
     except UnicodeError:
         return ""
-    star = text.rfind("*")
-    if star < 0 or text[star + 1 :] != "%04x" % _sum(text[:star]):
-        return ""
-    return text[:star]
 
 
 def _hex(data):

@@ -15,7 +15,7 @@ are those of the files, and ".ember-tmp" leftovers only where the link was cut m
 
 Damage to a command line here is one byte (0x00 never added): what the 16-bit sum always
 catches. What it does not catch, a NUL byte, and lines that pass the check but are not
-well formed, are the findings at the end of this file (xfail, strict).
+well formed, were findings of this file, fixed since: they are the last tests here.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class Session:
 
 @st.composite
 def byte_damage(draw: st.DrawFn, raw: bytes) -> bytes:
-    """raw with one byte changed, lost or added (never a 0x00 added: see the xfails)."""
+    """raw with one byte changed, lost or added (never a 0x00 added: see the NUL tests)."""
     kind = draw(st.sampled_from(["flip", "drop", "insert"]))
     if kind == "insert":
         at = draw(st.integers(0, len(raw)))
@@ -320,8 +320,6 @@ def _transfer(body_raw: bytes, data: bytes, chunk: int = 64) -> bytes:
         frame(n, data[at : at + chunk]) for n, at in enumerate(range(0, len(data), chunk)))
 
 
-@pytest.mark.xfail(strict=True, reason="receiver.py run(): a command line that passes the "
-                   "check but is not well formed raises ValueError out of the session")
 @pytest.mark.parametrize("body", ["F", "F 1 2", "F x " + "0" * 64 + " /a", "Z 1 2 3"])
 def test_checked_but_malformed_command_line(body: str) -> None:
     if body.startswith("Z") and not INFLATES:
@@ -330,9 +328,6 @@ def test_checked_but_malformed_command_line(body: str) -> None:
     check(outcome, {})
 
 
-@pytest.mark.xfail(strict=True, reason="a 0x00 byte adds 0 to the line sum, so an F line "
-                   "with one inserted passes; MicroPython's VFS ends the path at the NUL, so "
-                   "the file meant for /keep.bin2 replaces /keep.bin")
 def test_nul_byte_in_an_f_line_writes_another_file() -> None:
     data = b"meant for /keep.bin2"
     raw = command(f"F {len(data)} {sha(data)} /keep.bin2")
@@ -341,7 +336,6 @@ def test_nul_byte_in_an_f_line_writes_another_file() -> None:
     check(outcome, {"/keep.bin2": {sha(data)}})
 
 
-@pytest.mark.xfail(strict=True, reason="the same NUL byte in a D line deletes /keep.bin")
 def test_nul_byte_in_a_d_line_deletes_another_file() -> None:
     damaged = command("D /keep.bin2").replace(b"/keep.bin2", b"/keep.bin\x002")
     outcome = run_receiver(damaged + command("Q"))
