@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import dataclasses
 import re
 import time
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from pathlib import Path
 import serial
 
 from host_tools.boards import BoardProfile, load_profile
+from host_tools.deploy import install_runtime
 from host_tools.errors import DeviceError, EmberError, LinkError
 from host_tools.link import Link
 from host_tools.paths import RUNTIME_DIR
@@ -224,10 +226,13 @@ class Board:
 
     @classmethod
     def virtual(cls, board: str, *, baud: int | None = None, timeout: float = 30.0,
-                transcript: Transcript | None = None) -> Board:
-        """Starts a virtual board of profile `board` and returns a Board that owns it."""
+                transcript: Transcript | None = None, heap_bytes: int | None = None) -> Board:
+        """Starts a virtual board of profile `board` (its heap overridden by heap_bytes)
+        and returns a Board that owns it."""
         profile = load_profile(board)
-        sim = VirtualBoard(board, baud=baud)
+        if heap_bytes:
+            profile = dataclasses.replace(profile, heap_bytes=heap_bytes)
+        sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes)
         sim.__enter__()
         assert sim.record is not None
         uarts = {int(n): path for n, path in sim.record.uarts.items()}
@@ -422,8 +427,13 @@ class Board:
         return push(self.link, plan(sources, dest=dest), dest=dest)
 
     def install_runtime(self) -> None:
-        """Pushes firmware/ember to /lib/ember, once per board life (only what changed)."""
-        self.push_once(RUNTIME_DIR, RUNTIME_DEST)
+        """Installs firmware/ember as .mpy in /lib/ember, as `ember flash` does, once per
+        board life (and then only what changed): small heaps cannot compile it from source."""
+        key = (str(RUNTIME_DIR), RUNTIME_DEST)
+        if key not in self.installed:
+            self.settle()
+            install_runtime(self.link, board=self.profile.name)
+            self.installed.add(key)
 
     def push_once(self, path: Path, dest: str, name: str | None = None) -> None:
         """Pushes a file or folder unless this board already got it since it started."""

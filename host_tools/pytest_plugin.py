@@ -56,6 +56,7 @@ class EmberSession:
         self._extra: list[Board] = []
         self._modules: dict[Path, str] = {}  # local test module -> its name on the board
         self._transcripts: Path | None = None
+        self._module_board: tuple[Path, Board] | None = None  # a heapsize= module's board
 
     @property
     def timeout(self) -> float:
@@ -97,16 +98,32 @@ class EmberSession:
         return Board(entries[index].strip(), load_profile(name), timeout=self.timeout,
                      uarts=uarts, transcript=self.transcript(f"{self.worker}-{name}"))
 
-    def virtual(self, label: str) -> Board:
+    def virtual(self, label: str, heap_bytes: int | None = None) -> Board:
         """A new virtual board of the chosen profile (stopped at session end at the latest)."""
         board = Board.virtual(
             self.config.getoption("ember_board"),
             baud=self.config.getoption("ember_baud") or None,
             timeout=self.timeout,
             transcript=self.transcript(label),
+            heap_bytes=heap_bytes,
         )
         self._extra.append(board)
         return board
+
+    def board_for(self, path: Path) -> Board:
+        """The board a device module runs on: this worker's, or for a module that asks for
+        a heap of its own, a virtual board with that heap, kept for the module's tests."""
+        heap = module_heap(path)
+        if heap is None or self.config.getoption("ember_port"):
+            return self.board()
+        if self._module_board is not None and self._module_board[0] != path:
+            self._module_board[1].close()
+            self._extra.remove(self._module_board[1])
+            self._module_board = None
+        if self._module_board is None:
+            board = self.virtual(f"{self.worker}-{path.stem}-heap{heap}", heap)
+            self._module_board = (path, board)
+        return self._module_board[1]
 
     def module_name(self, path: Path) -> str:
         """A test module's name on the board: its own, unless another module has it."""
@@ -124,11 +141,12 @@ class EmberSession:
         paths = {f"{TESTS_DEST}/{name}.py": local for local, name in self._modules.items()}
         for local in RUNTIME_DIR.glob("*.py"):
             paths[f"{RUNTIME_DEST}/{local.name}"] = local
+            paths[local.name] = local  # the name mpy-cross gives the installed .mpy
         return paths
 
     def close(self) -> None:
         boards = [*self._extra, *([self._board] if self._board else [])]
-        self._extra, self._board = [], None
+        self._extra, self._board, self._module_board = [], None, None
         for board in boards:
             board.close()
 
@@ -204,8 +222,25 @@ def _is_device_module(path: Path) -> bool:
         return source.readline().rstrip("\r\n") == MARKER
 
 
+def module_heap(path: Path) -> int | None:
+    """The heap a device module asks for in a leading `# ember: heapsize=32k` line."""
+    with path.open(encoding="utf-8", errors="replace") as source:
+        for line in source:
+            if not line.startswith("#"):
+                break
+            for word in line[1:].replace("ember:", " ").split():
+                key, _, value = word.partition("=")
+                if key in ("heapsize", "heap") and value:
+                    scale = {"k": 1024, "m": 1024 * 1024}.get(value[-1].lower(), 1)
+                    return int(value.rstrip("kKmM")) * scale
+    return None
+
+
 class DeviceModule(pytest.File):
-    """A module whose tests run on the board: read with `ast`, never imported by CPython."""
+    """A module whose tests run on the board: read with `ast`, never imported by CPython.
+
+    A leading `# ember: heapsize=32k` line runs the module on a virtual board of its own
+    with that heap (a real board's heap is what it is: there the line is ignored)."""
 
     def collect(self) -> Iterator[DeviceTest]:
         tree = ast.parse(self.path.read_text(encoding="utf-8"), filename=str(self.path))
@@ -233,7 +268,7 @@ class DeviceTest(pytest.Item):
 
     def setup(self) -> None:
         session = self.config.stash[_SESSION]
-        self._board = session.board()
+        self._board = session.board_for(self.path)
         _use(self, self._board)
         self._board.ready()
         self._board.install_runtime()

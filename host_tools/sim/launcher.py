@@ -35,11 +35,13 @@ def start(
     uarts: tuple[int, ...] = (1,),
     noise: float = 0.0,
     noise_seed: int = 0,
+    heap_bytes: int | None = None,
 ) -> SimRecord:
     """Starts a virtual board in the background and returns its record once it is up.
 
     `baud=-1` takes the profile's default, `None` or 0 means unthrottled. Without
     `state_dir`, the board's flash lives in a temporary directory removed at stop.
+    `heap_bytes` overrides the profile's heap (a test that must fit a smaller board).
     """
     profile = load_profile(board)
     find_micropython()  # fail here, with the install hint, rather than in the background
@@ -52,7 +54,7 @@ def start(
     command = [
         sys.executable, "-m", "host_tools.sim.supervisor",
         "--board", profile.name,
-        "--heap-bytes", str(profile.heap_bytes),
+        "--heap-bytes", str(heap_bytes or profile.heap_bytes),
         "--fs-bytes", str(profile.fs_bytes),
         "--block-size", str(profile.block_size),
         "--state", str(state),
