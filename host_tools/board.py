@@ -6,6 +6,8 @@ import ast
 import codecs
 import dataclasses
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import serial
 
 from host_tools.boards import BoardProfile, load_profile
+from host_tools.compiler import Target, compile_file
 from host_tools.deploy import install_runtime
 from host_tools.errors import DeviceError, EmberError, LinkError
 from host_tools.link import Link
@@ -226,13 +229,14 @@ class Board:
 
     @classmethod
     def virtual(cls, board: str, *, baud: int | None = None, timeout: float = 30.0,
-                transcript: Transcript | None = None, heap_bytes: int | None = None) -> Board:
-        """Starts a virtual board of profile `board` (its heap overridden by heap_bytes)
-        and returns a Board that owns it."""
+                transcript: Transcript | None = None, heap_bytes: int | None = None,
+                state_dir: Path | None = None) -> Board:
+        """Starts a virtual board of profile `board` (its heap overridden by heap_bytes, its
+        flash kept in state_dir if given) and returns a Board that owns it."""
         profile = load_profile(board)
         if heap_bytes:
             profile = dataclasses.replace(profile, heap_bytes=heap_bytes)
-        sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes)
+        sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes, state_dir=state_dir)
         sim.__enter__()
         assert sim.record is not None
         uarts = {int(n): path for n, path in sim.record.uarts.items()}
@@ -434,6 +438,21 @@ class Board:
             self.settle()
             install_runtime(self.link, board=self.profile.name)
             self.installed.add(key)
+
+    def push_module(self, path: Path, dest: str, name: str) -> None:
+        """Compiles a test module for the board (.mpy: no heap spent compiling on the
+        board, as the runtime) and pushes it once as dest/name.mpy; tracebacks name it
+        name.py. A syntax error is raised as CompileError before the board is touched."""
+        key = (str(path), f"{dest}/{name}.mpy")
+        if key in self.installed:
+            return
+        target = Target.for_profile(self.profile)
+        with tempfile.TemporaryDirectory(prefix="ember-test-module-") as tmp:
+            source = Path(tmp) / f"{name}.py"
+            shutil.copyfile(path, source)
+            built = compile_file(source, target, Path(tmp) / "out", root=Path(tmp))
+            self.push((built, f"{name}.mpy"), dest=dest)
+        self.installed.add(key)
 
     def push_once(self, path: Path, dest: str, name: str | None = None) -> None:
         """Pushes a file or folder unless this board already got it since it started."""
