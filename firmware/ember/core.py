@@ -12,6 +12,7 @@ _WR_EVENTS = const(28)  # POLLOUT | POLLERR | POLLHUP run the writer
 _QSIZE = const(16)  # ready ring slots, a power of two
 _QMASK = const(15)
 _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams this often
+_HEALTHY_MS = const(5000)  # run() marks the boot healthy (diag.healthy) once up this long
 
 # (imports used once are not kept as module globals: each global costs heap)
 _poller = __import__("select").poll()
@@ -34,6 +35,16 @@ _qn = 0  # entries queued
 
 _stop = False
 events = 0  # handler and timer calls
+_wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
+_late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
+_sick = True  # this boot is not marked healthy yet (diag.healthy)
+
+# Where the port has it, an exception raised while the heap is full (after a
+# MemoryError, say) keeps its traceback here. 100 bytes, once; not on unix.
+try:
+    __import__("micropython").alloc_emergency_exception_buf(100)
+except AttributeError:
+    pass
 
 
 def _set(table, s, fn, keep=False):
@@ -88,23 +99,42 @@ def wake(s, ev):
 
 
 def _call(fn, x):
-    # Returns True once stop() was called.
+    # One dispatch, isolated; returns True once stop() was called. With a watchdog
+    # set, a dispatch that ran longer is reported once it has returned: nothing can
+    # pre-empt Python code.
     global events
     events += 1
+    wd = _wd  # (fn may change it)
+    if wd:
+        t = timers.ticks()
     try:
         fn(x)
     except Exception as e:  # isolated: report it and keep running the others
-        _report(e, fn)
+        _fault(e, fn)
+    if wd:
+        t = ticks_diff(timers.ticks(), t)
+        if t > wd:
+            _late.ms = t  # an attribute it has already: setting it allocates nothing
+            _fault(_late, fn)
     return _stop
 
 
+def _fault(e, where):
+    # Report e. A report that fails (no heap left, as a MemoryError may leave it; a
+    # hook that raises) falls back to the default one, which allocates nothing, and
+    # never stops the loop.
+    try:
+        _report(e, where)
+    except Exception:
+        print("ember: error in", where)
+        __import__("sys").print_exception(e)  # a built-in module: no heap to import
+
+
 def _report(e, where):
-    # The first error loads diag and rebinds _report to diag.report, so later reports
-    # import nothing (a relative import allocates) and work in a low-memory loop.
-    global _report
+    # Until diag is loaded: the first error loads it, and diag sets _report to
+    # diag.report as it loads, so later reports import nothing (importing allocates).
     from .diag import report
 
-    _report = report
     report(e, where)
 
 
@@ -121,11 +151,21 @@ def run(until=None):
     qs = _qs
     qe = _qe
     ipoll = _ipoll
-    now = last = ticks()
+    now = last = t0 = ticks()
     while not _stop and (until is None or not until.done):
         t = -1  # poll timeout: none while no timer is armed
         if timers._head >= 0:
             now = ticks()
+            if _sick and ticks_diff(now, t0) >= _HEALTHY_MS:
+                # Up this long: not a crash at boot (firmware/boot_guard.py counts
+                # those). Checked as timers run: a loop without any calls healthy().
+                t0 = now
+                try:
+                    from .diag import healthy
+
+                    healthy()
+                except Exception:
+                    pass  # no heap now (heap_lock?): again in _HEALTHY_MS
             timers.fire(now, _call)
             t = timers.wait()
         if _qn or t == 0:
@@ -178,19 +218,25 @@ def run(until=None):
             if ev & _RD_EVENTS:
                 fn = rd.get(s)
                 if fn is not None:
-                    events += 1
-                    try:
-                        fn(s)
-                    except Exception as e:  # isolated: report it, run the others
-                        _report(e, fn)
+                    if _wd:
+                        _call(fn, s)  # timed
+                    else:
+                        events += 1
+                        try:
+                            fn(s)
+                        except Exception as e:  # isolated: report it, run the others
+                            _fault(e, fn)
             if ev & _WR_EVENTS:
                 fn = wr.get(s)
                 if fn is not None:
-                    events += 1
-                    try:
-                        fn(s)
-                    except Exception as e:
-                        _report(e, fn)
+                    if _wd:
+                        _call(fn, s)
+                    else:
+                        events += 1
+                        try:
+                            fn(s)
+                        except Exception as e:
+                            _fault(e, fn)
 
 
 def stop():

@@ -49,7 +49,7 @@ class Task:
         w = self.waiter
         if w is None:
             if failed:
-                core._report(value, self)  # nobody will see it otherwise
+                core._fault(value, self)  # nobody will see it otherwise
         elif w is not True:
             timers.set_timeout(w, 0)
 

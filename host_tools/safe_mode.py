@@ -1,0 +1,141 @@
+"""Safe mode: the boot guard as /boot.py, and getting a board out of a crash loop.
+
+The guard (firmware/boot_guard.py, whose comments say why) counts boots in a row that do
+not reach healthy; after 3 it renames /main.py to /.ember/main.py.safe, so the firmware
+finds no main.py and the board stays at its REPL. That needs nothing from the host. When
+the guard is not there, or main.py is busy rather than crashing, `enter_safe_mode` does
+the same from the host: Ctrl-C again and again, through the resets, until the REPL
+answers, then main.py is set aside. `leave_safe_mode` puts it back.
+
+The device side of every helper here is a function of firmware/boot_guard.py: its text is
+run in a namespace of its own (so its boot-time action does not run, and the REPL's
+globals stay clean), whether or not the board has the guard installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+
+import serial
+
+from host_tools.errors import LinkError
+from host_tools.link import Link
+from host_tools.paths import FIRMWARE_DIR
+from host_tools.push import Progress, PushResult, plan, push
+
+GUARD = FIRMWARE_DIR / "boot_guard.py"
+GUARD_MARK = "# ember boot guard"  # the first line of firmware/boot_guard.py
+ENTER_TIMEOUT_S = 30.0
+CTRL_C_EVERY_S = 0.02  # a board that resets in a loop runs Python only briefly each time
+PROMPT = b">>> "
+PORT_BACK_S = 0.05  # how often to look for a USB port that a reset took away
+
+
+def install_boot_guard(link: Link, *, progress: Progress | None = None) -> PushResult | None:
+    """Pushes the guard as /boot.py (only if changed), unless the board has a boot.py that
+    is not the guard: that one is left alone and None is returned."""
+    first_line = _guard_call(link, "boot_py")
+    if first_line is not None and not str(first_line).startswith(GUARD_MARK):
+        return None
+    return push(link, plan([(GUARD, "boot.py")]), dest="/", progress=progress)
+
+
+def safe_mode_status(link: Link) -> tuple[bool, int]:
+    """(safe, boots): whether main.py is set aside, and the guard's count of boots in a
+    row that have not reached healthy."""
+    safe, boots = _guard_call(link, "status")  # type: ignore[misc]
+    return bool(safe), int(boots)
+
+
+def leave_safe_mode(link: Link) -> bool:
+    """Puts the set-aside main.py back (unless a new one has been pushed since) and starts
+    the count again; True if it was put back. The next boot runs main.py."""
+    return bool(_guard_call(link, "leave"))
+
+
+def enter_safe_mode(target: Link | str, *, timeout: float = ENTER_TIMEOUT_S) -> bool:
+    """Gets a board that crash-loops or runs a busy main.py back to its REPL and sets
+    main.py aside; True once it is set aside (False: the board has no main.py at all).
+
+    Ctrl-C goes out every 20 ms, through the board's resets (a USB port that a reset takes
+    away is opened again), until the friendly REPL answers; a soft reset from the raw REPL
+    then boots the board without main.py, and main.py is renamed away before anything can
+    reset it again (a hardware watchdog the app started, say: if it does, this starts
+    over). Works with or without the guard installed. A main.py that turns Ctrl-C off
+    (micropython.kbd_intr) is caught only while the board boots: press reset, or power it
+    again, meanwhile.
+    """
+    link = target if isinstance(target, Link) else Link(target)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                _interrupt_to_repl(link, deadline)
+                # Ctrl-C may have stopped the boot itself, before the filesystem was
+                # mounted: a soft reset from the raw REPL boots again (boot.py too) but
+                # does not run main.py, and stays in the raw REPL.
+                link.raw_repl(soft_reset=True)
+                return bool(_guard_call(link, "enter"))
+            except (LinkError, OSError, serial.SerialException) as error:
+                if time.monotonic() > deadline:
+                    raise LinkError(
+                        f"{link.port}: no REPL within {timeout:g} s of Ctrl-C ({error})"
+                    ) from None
+                link.close()  # the board reset under us: open the port afresh
+    finally:
+        if not isinstance(target, Link):
+            link.close()
+
+
+def _interrupt_to_repl(link: Link, deadline: float) -> None:
+    """Sends Ctrl-C until the friendly REPL prompt ends what the board says. Raises
+    LinkError at the deadline."""
+    while True:
+        try:
+            port = link.serial
+            break
+        except LinkError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(PORT_BACK_S)  # a USB board re-enumerating: its port comes back
+    port.timeout = CTRL_C_EVERY_S
+    tail = b""
+    quiet = 0  # rounds without a byte from the board
+    while time.monotonic() < deadline:
+        # Ctrl-C stops boot.py, main.py or a program, and at the REPL prints a prompt. A
+        # board that stays silent may sit in the raw REPL (Ctrl-C prints nothing there):
+        # Ctrl-B takes it to the friendly one, which prints its banner and prompt.
+        port.write(b"\x03" if quiet < 5 else b"\x03\x02")
+        data = port.read(4096)
+        tail = (tail + data)[-256:]
+        quiet = 0 if data else quiet + 1
+        if tail.endswith(PROMPT):
+            break
+    else:
+        raise LinkError(f"{link.port}: Ctrl-C brought no REPL prompt (last: {tail[-80:]!r})")
+    port.reset_input_buffer()
+    link.transport.in_raw_repl = False  # whatever the link thought: the board is friendly now
+
+
+def _compact(source: str) -> str:
+    """Device source without its comment-only and blank lines: less to send."""
+    lines = source.splitlines()
+    return "\n".join(ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")) + "\n"
+
+
+def _guard_call(link: Link, function: str) -> object:
+    """Runs one function of firmware/boot_guard.py on the board; returns its result.
+
+    The file's text runs under exec() in a dict whose __name__ is not "__main__": its
+    boot-time action is skipped and nothing is left in the REPL's globals."""
+    code = (
+        "_ember_g = {'__name__': 'boot_guard'}\n"
+        "try:\n"
+        f"    exec({_compact(GUARD.read_text())!r}, _ember_g)\n"
+        f"    print(repr(_ember_g[{function!r}]()))\n"
+        "finally:\n"
+        "    del _ember_g\n"
+    )
+    out = link.exec(code).decode(errors="replace").strip()
+    return ast.literal_eval(out.splitlines()[-1]) if out else None
