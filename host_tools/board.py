@@ -442,7 +442,7 @@ class Board:
     def push_module(self, path: Path, dest: str, name: str) -> None:
         """Compiles a test module for the board (.mpy: no heap spent compiling on the
         board, as the runtime) and pushes it once as dest/name.mpy; tracebacks name it
-        name.py. A syntax error is raised as CompileError before the board is touched."""
+        dest/name.py. A syntax error is raised as CompileError before the board is touched."""
         key = (str(path), f"{dest}/{name}.mpy")
         if key in self.installed:
             return
@@ -450,7 +450,8 @@ class Board:
         with tempfile.TemporaryDirectory(prefix="ember-test-module-") as tmp:
             source = Path(tmp) / f"{name}.py"
             shutil.copyfile(path, source)
-            built = compile_file(source, target, Path(tmp) / "out", root=Path(tmp))
+            built = compile_file(source, target, Path(tmp) / "out", root=Path(tmp),
+                                 source_name=f"{dest}/{name}.py")
             self.push((built, f"{name}.mpy"), dest=dest)
         self.installed.add(key)
 

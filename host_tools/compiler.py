@@ -420,27 +420,30 @@ def select_compiler(target: Target) -> Compiler:
 # --- compiling one file ------------------------------------------------------------------------
 
 
-def compile_file(src: Path, target: Target, out_dir: Path, *, root: Path) -> Path:
+def compile_file(src: Path, target: Target, out_dir: Path, *, root: Path,
+                 source_name: str | None = None) -> Path:
     """Compile src to out_dir/<path relative to root>.mpy for the target; returns the output.
 
     The output is checked against the target and then moved into place, so an existing file
     is either kept or replaced by a compatible one; on a syntax error nothing is written.
+    Tracebacks name the file `source_name` (default: its path relative to root).
     """
     rel = _relative(src, root)
     out = out_dir / rel.with_suffix(".mpy")
     compiler = select_compiler(target)
-    _compile(src, rel, out, target, compiler)
+    _compile(src, rel, out, target, compiler, source_name)
     return out
 
 
-def _compile(src: Path, rel: Path, out: Path, target: Target, compiler: Compiler) -> None:
+def _compile(src: Path, rel: Path, out: Path, target: Target, compiler: Compiler,
+             source_name: str | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         # -s: tracebacks on the board name the file by its path in the project.
-        args = [str(compiler.path), "-s", rel.as_posix(), "-o", str(tmp)]
+        args = [str(compiler.path), "-s", source_name or rel.as_posix(), "-o", str(tmp)]
         proc = _run(args + compiler.args_for(target) + [str(src.absolute())])
         if proc.returncode != 0:
             raise _compile_failure(src, proc.stderr or proc.stdout, compiler)

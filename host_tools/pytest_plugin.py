@@ -138,6 +138,8 @@ class EmberSession:
         label = f"{self.worker}-{path.stem}-heap{heap}"
         loader = self.virtual(label, state_dir=state)
         loader.install_runtime()
+        for extra in module_extras(path, self.config.rootpath):
+            loader.push_once(extra, "/lib")
         loader.push_module(path, TESTS_DEST, self.module_name(path))
         installed = set(loader.installed)
         loader.close()
@@ -160,7 +162,6 @@ class EmberSession:
     def board_paths(self) -> dict[str, Path]:
         """Board file -> local file, for mapping device tracebacks."""
         paths = {f"{TESTS_DEST}/{name}.py": local for local, name in self._modules.items()}
-        paths.update({f"{name}.py": local for local, name in self._modules.items()})  # .mpy
         for local in RUNTIME_DIR.glob("*.py"):
             paths[f"{RUNTIME_DEST}/{local.name}"] = local
             paths[local.name] = local  # the name mpy-cross gives the installed .mpy
@@ -250,25 +251,42 @@ def _is_device_module(path: Path) -> bool:
 SIM_OWN_HEAP = 7 * 1024  # measured: gc.mem_alloc() after boot and one exec: 8192 vs 1120 bare
 
 
-def module_heap(path: Path) -> int | None:
-    """The heap a device module asks for in a leading `# ember: heapsize=32k` line."""
+def module_pragmas(path: Path) -> dict[str, str]:
+    """`key=value` words of a device module's leading `# ember: ...` comment lines."""
+    pragmas: dict[str, str] = {}
     with path.open(encoding="utf-8", errors="replace") as source:
         for line in source:
             if not line.startswith("#"):
                 break
-            for word in line[1:].replace("ember:", " ").split():
-                key, _, value = word.partition("=")
-                if key in ("heapsize", "heap") and value:
-                    scale = {"k": 1024, "m": 1024 * 1024}.get(value[-1].lower(), 1)
-                    return int(value.rstrip("kKmM")) * scale
-    return None
+            if line[1:].strip().startswith("ember:"):
+                for word in line[1:].replace("ember:", " ").split():
+                    key, _, value = word.partition("=")
+                    if value:
+                        pragmas[key] = value
+    return pragmas
+
+
+def module_heap(path: Path) -> int | None:
+    """The heap a device module asks for in a leading `# ember: heapsize=32k` line."""
+    value = module_pragmas(path).get("heapsize") or module_pragmas(path).get("heap")
+    if not value:
+        return None
+    scale = {"k": 1024, "m": 1024 * 1024}.get(value[-1].lower(), 1)
+    return int(value.rstrip("kKmM")) * scale
+
+
+def module_extras(path: Path, root: Path) -> list[Path]:
+    """Device files a module needs in /lib, from `# ember: push=firmware/x.py,...`."""
+    value = module_pragmas(path).get("push", "")
+    return [root / item for item in value.split(",") if item]
 
 
 class DeviceModule(pytest.File):
     """A module whose tests run on the board: read with `ast`, never imported by CPython.
 
     A leading `# ember: heapsize=32k` line runs the module on a virtual board of its own
-    with that heap (a real board's heap is what it is: there the line is ignored)."""
+    with that heap (a real board's heap is what it is: there the line is ignored);
+    `# ember: push=firmware/boot_guard.py` puts device files the module imports in /lib."""
 
     def collect(self) -> Iterator[DeviceTest]:
         tree = ast.parse(self.path.read_text(encoding="utf-8"), filename=str(self.path))
@@ -301,6 +319,8 @@ class DeviceTest(pytest.Item):
         self._board.ready()
         self._board.install_runtime()
         self._module = session.module_name(self.path)
+        for extra in module_extras(self.path, self.config.rootpath):
+            self._board.push_once(extra, "/lib")
         self._board.push_module(self.path, TESTS_DEST, self._module)
 
     def runtest(self) -> None:

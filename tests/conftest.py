@@ -7,6 +7,8 @@ import tempfile
 
 import pytest
 
+pytest_plugins = ["pytester"]  # the plugin's own tests (tests/plugin) run pytest in pytest
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_ember_runtime_dir() -> None:

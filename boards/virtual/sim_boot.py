@@ -28,6 +28,9 @@ def _ember_sim_boot():
     vfs.umount("/")  # the host's filesystem: a board has none
     vfs.mount(fs, "/")
     os.chdir("/")
+    # Tells the supervisor the host's files are out of reach: only now may Ctrl-C and host
+    # input reach this interpreter (a KeyboardInterrupt before would leave a REPL on them).
+    sys.stdout.write("\x1bember:mounted\x1b")
     sys.path[:] = ["", ".frozen", "/lib"]
     sys.argv[:] = []
     sys.modules["machine"] = sim_machine

@@ -48,6 +48,7 @@ RAW_PROMPT_ENDS = (RAW_BANNER + b">", b"\x04>")
 FRIENDLY_PROMPT = b">>> "
 PROMPT_ENDS = (FRIENDLY_PROMPT, b"... ", *RAW_PROMPT_ENDS)
 RAW_MARKER = b"\x1bember:raw\x1b"  # printed by sim_boot.py; never reaches the host
+MOUNTED_MARKER = b"\x1bember:mounted\x1b"  # likewise: the flash is at /, host files gone
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 BUFFER_LIMIT = 1 << 16
 WAITING_WCHANS = ("wait_woken", "n_tty_read")  # the interpreter blocks reading its terminal
@@ -135,6 +136,8 @@ class Supervisor:
         self.sigint_at = 0.0
         self.quiet_raw_boot = 0  # 0 normal; 1 waiting for ">>> "; 2 waiting for the raw banner
         self.pending_marker = b""
+        self.mounted = False  # sim_boot.py has put the flash at / (MOUNTED_MARKER seen)
+        self.before_mount = bytearray()  # host input that came before that
         self.stopping = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -172,6 +175,7 @@ class Supervisor:
         self.raw_mode = raw
         self.raw_prompt_fresh = False
         self.boot_hold = True
+        self.mounted = False
         self.quiet_raw_boot = 1 if raw else 0
 
     def kill_interpreter(self) -> None:
@@ -230,15 +234,29 @@ class Supervisor:
         if cut:
             data = data[: limit - self.host_bytes]
         self.host_bytes += len(data)
+        if not self.mounted:
+            # Until the flash is mounted, the interpreter still sees the host's filesystem:
+            # a Ctrl-C now would leave its REPL there. Nothing reaches it before the mount.
+            self.before_mount += data
+        else:
+            self.take_host_input(data)
+        if cut:
+            self.flush_held(force=True)
+            self.write_pending_to_interpreter()
+            self.power_cut()
+
+    def take_host_input(self, data: bytes) -> None:
         if CTRL_C in data or CTRL_D in data:
             data = self.handle_control_bytes(data)
         if data:
             self.raw_prompt_fresh = False
             self.held += data
-        if cut:
-            self.flush_held(force=True)
-            self.write_pending_to_interpreter()
-            self.power_cut()
+
+    def on_mounted(self) -> None:
+        self.mounted = True
+        early, self.before_mount = bytes(self.before_mount), bytearray()
+        if early:
+            self.take_host_input(early)
 
     def handle_control_bytes(self, data: bytes) -> bytes:
         assert self.proc is not None
@@ -285,6 +303,12 @@ class Supervisor:
     def from_interpreter(self, data: bytes) -> None:
         data = self.pending_marker + data
         self.pending_marker = b""
+        if MOUNTED_MARKER in data:
+            before, after = data.split(MOUNTED_MARKER, 1)
+            self.from_interpreter(before)
+            self.on_mounted()
+            data = self.pending_marker + after
+            self.pending_marker = b""
         if RAW_MARKER in data:
             before, after = data.split(RAW_MARKER, 1)
             self.track_and_emit(before)
@@ -292,9 +316,10 @@ class Supervisor:
             data = after
         else:
             # Keep back a tail that could be the start of a marker split across reads.
-            for keep in range(min(len(RAW_MARKER) - 1, len(data)), 0, -1):
-                if RAW_MARKER.startswith(data[-keep:]):
-                    self.pending_marker = data[-keep:]
+            for keep in range(min(len(MOUNTED_MARKER) - 1, len(data)), 0, -1):
+                tail = data[-keep:]
+                if RAW_MARKER.startswith(tail) or MOUNTED_MARKER.startswith(tail):
+                    self.pending_marker = tail
                     data = data[:-keep]
                     break
         if self.quiet_raw_boot == 1:
