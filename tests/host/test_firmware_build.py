@@ -2,53 +2,37 @@
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import json
 import shutil
 import subprocess
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from host_tools.compiler import INDEX_NAME, Target, build
+from host_tools.sim.interpreter import find_micropython
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 DEVICE_TESTS = ROOT / "tests" / "device"
-# Device modules whose tests must also pass with ember imported from .mpy.
-FROM_MPY = [
-    "test_timers.py",
-    "test_handlers.py",
-    "test_tasks.py",
-    "test_signal.py",
-    "test_alloc.py",
-]
-
-
-def _load_device_conftest() -> ModuleType:
-    # The device collector's helpers (interpreter lookup, mpy build, runner), reused.
-    spec = importlib.util.spec_from_file_location(
-        "ember_device_conftest", DEVICE_TESTS / "conftest.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-dev = _load_device_conftest()
 
 
 @pytest.fixture(scope="module")
 def mpy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return dev.build_mpy_package(tmp_path_factory.mktemp("ember-mpy"))
+    """firmware/ember compiled as `ember flash` installs it (the device tests in
+    tests/device run against this form too, through the pytest plugin)."""
+    out = tmp_path_factory.mktemp("ember-mpy")
+    target = Target.from_sys_mpy(_interpreter_mpy())
+    build([FIRMWARE / "ember"], Target(target.version, target.sub_version), out / "ember")
+    (out / "ember" / INDEX_NAME).unlink(missing_ok=True)
+    return out
 
 
-def _test_names(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return [
-        n.name for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
-    ]
+def _interpreter_mpy() -> int:
+    out = subprocess.run([str(find_micropython()), "-c",
+                          "import sys; print(sys.implementation._mpy)"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    return int(out)
 
 
 def test_every_module_compiles(mpy_dir: Path) -> None:
@@ -57,16 +41,6 @@ def test_every_module_compiles(mpy_dir: Path) -> None:
     assert built == sources
     assert all((mpy_dir / "ember" / f"{s}.mpy").stat().st_size > 0 for s in built)
     assert not list((mpy_dir / "ember").glob("*.py"))  # nothing to fall back on
-
-
-@pytest.mark.parametrize(
-    "module,function",
-    [(m, f) for m in FROM_MPY for f in _test_names(DEVICE_TESTS / m)],
-)
-def test_device_test_passes_from_mpy(mpy_dir: Path, module: str, function: str) -> None:
-    path = DEVICE_TESTS / module
-    heapsize = dev.read_options(path).get("heapsize", dev.DEFAULT_HEAPSIZE)
-    dev.run_device_test(path, function, pkg_dir=mpy_dir, heapsize=heapsize, timeout=60)
 
 
 def test_bench_script_main_block_is_the_one_the_host_strips() -> None:
@@ -78,9 +52,7 @@ def test_bench_script_main_block_is_the_one_the_host_strips() -> None:
 
 def test_bench_script_pushed_beside_mpy_package(mpy_dir: Path, tmp_path: Path) -> None:
     # As `ember bench loop` would run it: the script beside the installed package.
-    micropython = dev.find_micropython()
-    if micropython is None:
-        pytest.skip("no MicroPython interpreter")
+    micropython = str(find_micropython())
     board = tmp_path / "board"
     shutil.copytree(mpy_dir, board)
     script = board / "bench_loop.py"
@@ -133,9 +105,7 @@ def test_mip_package_and_manifest_describe_the_package() -> None:
 
 
 def test_async_streams_example_ends_with_done() -> None:
-    micropython = dev.find_micropython()
-    if micropython is None:
-        pytest.skip("no MicroPython interpreter")
+    micropython = str(find_micropython())
     proc = subprocess.run(
         [micropython, str(ROOT / "examples" / "async_streams.py")],
         capture_output=True,
