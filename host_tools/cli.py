@@ -247,6 +247,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_safe_mode(args: argparse.Namespace) -> int:
+    from host_tools import safe_mode
+
+    port = resolve_port(args.port)
+    if args.action == "enter":
+        safe_mode.enter_safe_mode(port)  # Ctrl-C through the resets: no Link opened first
+        print("safe mode: main.py set aside; `ember safe-mode leave` puts it back")
+        return 0
+    with Link(port) as link:
+        if args.action == "install":
+            result = safe_mode.install_boot_guard(link)
+            print("boot guard installed as /boot.py" if result is not None else
+                  "a boot.py that is not ember's is on the board: left alone")
+        elif args.action == "leave":
+            restored = safe_mode.leave_safe_mode(link)
+            print("main.py restored" if restored else "not in safe mode")
+        else:
+            safe, boots = safe_mode.safe_mode_status(link)
+            print(json.dumps({"safe_mode": safe, "boots_not_healthy": boots}))
+    return 0
+
+
 def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
     # Accepted before or after the verb; only the top level sets the defaults.
     def value(default: object) -> object:
@@ -321,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--romfs", nargs="*", metavar="SRC", default=None,
                    help="build SRC (default .) and the runtime into a ROMFS image, mount at /rom")
     p.set_defaults(handler=cmd_flash)
+    p = verbs.add_parser("safe-mode", help="boot guard and crash-loop recovery")
+    p.add_argument("action", choices=("install", "enter", "leave", "status"))
+    p.set_defaults(handler=cmd_safe_mode)
     p = verbs.add_parser("bench", help="benchmarks: loop (runtime), push (file sync), faults")
     p.add_argument("bench", choices=("loop", "push", "faults"))
     p.add_argument("--small", action="store_true", help="faults: a short campaign")

@@ -224,10 +224,16 @@ class Link:
         timeout: float | None = DEFAULT_EXEC_TIMEOUT_S,
         on_output: Callable[[bytes], None] | None = None,
     ) -> bytes:
-        """Runs code in the raw REPL; returns its output or raises DeviceError."""
+        """Runs code in the raw REPL; returns its output or raises DeviceError. A board
+        that resets while the code runs (machine.reset(), a crash) raises LinkError rather
+        than leaving the caller waiting for an end of output that never comes."""
         self.raw_repl()
+        watch = _ResetWatch(on_output)
         try:
-            out, err = self.transport.exec_raw(code, timeout=timeout, data_consumer=on_output)
+            _, err = self.transport.exec_raw(code, timeout=timeout, data_consumer=watch)
+        except _BoardReset:
+            self.transport.in_raw_repl = False
+            raise LinkError(f"{self.port}: the board reset while running the code") from None
         except TransportExecError as error:  # pragma: no cover - exec_raw does not raise it
             raise DeviceError(_last_line(error.error_output), error.error_output) from None
         except TransportError as error:
@@ -237,7 +243,7 @@ class Link:
         if err:
             text = err.decode(errors="replace")
             raise DeviceError(_last_line(text), text)
-        return out
+        return bytes(watch.output)
 
     def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
         import ast
@@ -256,6 +262,33 @@ class Link:
     def interrupt(self) -> None:
         """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""
         self.serial.write(b"\x03")
+
+
+class _BoardReset(Exception):
+    """The board's friendly REPL banner came where a program's output was expected."""
+
+
+class _ResetWatch:
+    """mpremote's data consumer for exec: keeps (or streams) the output, and notices a
+    board that rebooted: its banner and '>>> ' prompt can only mean the program is gone."""
+
+    BANNER = b'Type "help()" for more information.'
+
+    def __init__(self, on_output: Callable[[bytes], None] | None) -> None:
+        self.on_output = on_output
+        self.output = bytearray()
+        self.tail = b""
+
+    def __call__(self, data: bytes) -> None:
+        if data == b"\x04":
+            return  # mpremote hands the end-of-output marker to the consumer too
+        if self.on_output is not None:
+            self.on_output(data)
+        else:
+            self.output += data
+        self.tail = (self.tail + data)[-96:]
+        if self.tail.endswith(b">>> ") and self.BANNER in self.tail:
+            raise _BoardReset
 
 
 def _last_line(traceback_text: str) -> str:

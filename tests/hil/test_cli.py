@@ -304,3 +304,16 @@ def test_repl_console_round_trip(sim: VirtualBoard) -> None:
             process.kill()
             process.wait(timeout=10)
         os.close(master)
+
+
+def test_a_board_reset_during_exec_is_an_error_not_a_hang(sim: VirtualBoard) -> None:
+    result = ember("--port", sim.port, "exec", "import machine; machine.reset()", check=False,
+                   timeout=60)
+    assert "reset while running" in one_line_error(result)
+    assert ember("--port", sim.port, "exec", "print('back')").stdout == "back\n"
+
+
+def test_safe_mode_verbs(sim: VirtualBoard) -> None:
+    assert "installed" in ember("--port", sim.port, "safe-mode", "install").stdout
+    status = json.loads(ember("--port", sim.port, "safe-mode", "status").stdout)
+    assert status == {"safe_mode": False, "boots_not_healthy": 0}
