@@ -14,6 +14,7 @@ import pytest
 
 from host_tools.board import Board, DeviceTimeout, Transcript
 from host_tools.boards import load_profile
+from host_tools.deploy import RUNTIME_DEST
 from host_tools.errors import DeviceError, EmberError
 from host_tools.link import device_location
 from host_tools.paths import RUNTIME_DIR
@@ -21,7 +22,6 @@ from host_tools.sim.wire import Wire
 
 MARKER = "# ember: device"
 TESTS_DEST = "/tests"
-RUNTIME_DEST = "/lib/ember"
 TRANSCRIPT_LIMIT = 20_000  # characters of a failing test's transcript shown in its report
 _FRAME = re.compile(r'^(\s*)File "([^"]+)", line (\d+)(.*)$')
 
