@@ -176,7 +176,7 @@ class Supervisor:
         self.raw_prompt_fresh = False
         self.boot_hold = True
         self.mounted = False
-        self.quiet_raw_boot = 1 if raw else 0
+        self.quiet_raw_boot = 0  # RAW_MARKER, after boot.py, starts the quiet raw entry
 
     def kill_interpreter(self) -> None:
         if self.proc is None:

@@ -102,6 +102,23 @@ def test_soft_reset_from_raw_repl_runs_boot_not_main(sim: VirtualBoard, tmp_path
     assert out.splitlines()[-1] == "True False False"
 
 
+def test_raw_repl_soft_reset_shows_boot_output_then_the_raw_prompt(
+    sim: VirtualBoard, tmp_path: Path, console: Console
+) -> None:
+    boot = tmp_path / "boot.py"
+    # The pause makes the supervisor read boot.py's words apart from what follows them.
+    boot.write_text("print('boot ran')\nimport time\ntime.sleep_ms(300)\n")
+    mpremote(sim.port, "fs", "cp", str(boot), ":boot.py")
+    console.friendly_prompt()
+    console.write(b"\x01")  # ctrl-A: raw REPL
+    console.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    console.write(b"\x04")  # ctrl-D at an empty raw prompt: soft reset
+    console.expect(b"soft reboot\r\n")
+    between = console.expect(b"raw REPL; CTRL-B to exit\r\n>")
+    assert b"boot ran" in between
+    assert b"MicroPython" not in between  # no friendly banner on the way back
+
+
 def test_hard_reset_runs_main(sim: VirtualBoard, tmp_path: Path, console: Console) -> None:
     _install_boot_and_main(sim.port, tmp_path)
     # mpremote soft-resets (raw REPL: main.py does not run), then asks for machine.reset()
