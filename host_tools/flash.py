@@ -80,6 +80,14 @@ LinkOpener = Callable[[str], AbstractContextManager[LinkLike]]
 Runner = Callable[[Sequence[str], bool], "subprocess.CompletedProcess[str]"]
 
 
+def _require_tool(name: str, install: str, purpose: str) -> str:
+    """The path of an external flashing tool, or a one-line error saying how to get it."""
+    found = shutil.which(name)
+    if found is None:
+        raise CommandError(f"{name} is not installed ({install}): {purpose}")
+    return found
+
+
 def run_tool(command: Sequence[str], quiet: bool) -> subprocess.CompletedProcess[str]:
     """Runs a flashing tool; quiet captures its output, else the tool prints its own progress."""
     try:
@@ -338,11 +346,8 @@ class DfuUtilFlasher(Flasher):
             raise CommandError(f"{image.name} is not a DfuSe image (no {DFUSE_PREFIX!r} prefix)")
 
     def tool(self) -> str:
-        found = shutil.which("dfu-util")
-        if found is None:
-            raise CommandError("dfu-util is not installed (apt install dfu-util, "
-                               "brew install dfu-util): it writes .dfu images to STM32 boards")
-        return found
+        return _require_tool("dfu-util", "apt install dfu-util, brew install dfu-util",
+                             "it writes .dfu images to STM32 boards")
 
     def device_present(self, tool: str) -> bool:
         listing = self.runner([tool, "-l", "-d", DFU_DEVICE], True)
@@ -369,11 +374,8 @@ class BossacFlasher(Flasher):
     suffix = ".bin"
 
     def tool(self) -> str:
-        found = shutil.which("bossac")
-        if found is None:
-            raise CommandError("bossac is not installed (apt install bossa-cli, "
-                               "brew install bossa): it writes .bin images to SAMD boards")
-        return found
+        return _require_tool("bossac", "apt install bossa-cli, brew install bossa",
+                             "it writes .bin images to SAMD boards")
 
     def write(self, image: Path) -> None:
         tool = self.tool()
