@@ -1,14 +1,13 @@
 """The loop: one select.poll, a ready ring of streams, and isolated handler dispatch."""
 
 from micropython import const
-from time import ticks_diff
-
-from . import timers
+from time import ticks_diff, ticks_ms
 
 _POLLIN = const(1)
 _POLLOUT = const(4)
 _RD_EVENTS = const(25)  # POLLIN | POLLERR | POLLHUP run the reader
 _WR_EVENTS = const(28)  # POLLOUT | POLLERR | POLLHUP run the writer
+_OWN = const(128)  # set in the events of ember's own streams (Pipe, Signal): see wake()
 _QSIZE = const(16)  # ready ring slots, a power of two
 _QMASK = const(15)
 _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams this often
@@ -23,8 +22,12 @@ _ipoll = _poller.ipoll  # bound once at import: run() makes no bound method, per
 # function fn(stream) or a Task (tasks are callable).
 _rd = {}
 _wr = {}
-_own = {}  # types of ember's own streams (they have _em, _qd, _deliver): keys only
 _nh = 0  # streams with a handler: while > 0 the loop has something to wait for
+# Timers live in their own module, loaded by the first set_timeout (a loop of handlers
+# alone never loads it); as it loads it sets _tm to itself. It keeps _tn, the count of
+# armed timers, here: the loop's one test per round for "any timer?".
+_tm = None
+_tn = 0
 
 # Ready ring: (stream, events) pairs waiting for dispatch, in two preallocated arrays so
 # that queueing allocates nothing. Filled from ipoll and by wake().
@@ -38,6 +41,7 @@ events = 0  # handler and timer calls
 _wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
 _late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
 _sick = True  # this boot is not marked healthy yet (diag.healthy)
+_report = None  # diag.report once diag is loaded (it sets this): then reports import nothing
 
 # Where the port has it, an exception raised while the heap is full (after a
 # MemoryError, say) keeps its traceback here. 100 bytes, once; not on unix.
@@ -67,7 +71,6 @@ def _set(table, s, fn, keep=False):
         _wr.pop(s, None)
     if hasattr(s, "_em"):
         s._em = m  # ember's own streams: the wake-ups the loop wants
-        _own[type(s)] = None
     _nh += (m != 0) - had
 
 
@@ -86,15 +89,16 @@ def wake(s, ev):
 
     For Python streams that change state inside the loop: they keep `_em` (set by the
     loop: the events it has handlers for), `_qd` (events already queued) and
-    `_deliver(ev)` (events ready now; called just before the handler runs). Not from
-    a hard IRQ: there, set a flag that the stream's ioctl reports (see Signal)."""
+    `_deliver(ev)` (events ready now; called just before the handler runs), and their
+    ioctl adds _OWN (128) to the events it reports, so that the loop knows them by one
+    bit test. Not from a hard IRQ: there, set a flag that the ioctl reports (see Signal)."""
     global _qn
     if s._qd & ev or _qn >= _QSIZE:
         return  # queued already, or full: poll will report it
     s._qd |= ev
     i = (_qh + _qn) & _QMASK
     _qs[i] = s
-    _qe[i] = ev
+    _qe[i] = ev | _OWN
     _qn += 1
 
 
@@ -106,13 +110,13 @@ def _call(fn, x):
     events += 1
     wd = _wd  # (fn may change it)
     if wd:
-        t = timers.ticks()
+        t = _tm.ticks()  # (the watchdog's own timer loaded the timers)
     try:
         fn(x)
     except Exception as e:  # isolated: report it and keep running the others
         _fault(e, fn)
     if wd:
-        t = ticks_diff(timers.ticks(), t)
+        t = ticks_diff(_tm.ticks(), t)
         if t > wd:
             _late.ms = t  # an attribute it has already: setting it allocates nothing
             _fault(_late, fn)
@@ -124,18 +128,12 @@ def _fault(e, where):
     # hook that raises) falls back to the default one, which allocates nothing, and
     # never stops the loop.
     try:
+        if _report is None:
+            from . import diag  # sets _report as it loads
         _report(e, where)
     except Exception:
         print("ember: error in", where)
         __import__("sys").print_exception(e)  # a built-in module: no heap to import
-
-
-def _report(e, where):
-    # Until diag is loaded: the first error loads it, and diag sets _report to
-    # diag.report as it loads, so later reports import nothing (importing allocates).
-    from .diag import report
-
-    report(e, where)
 
 
 def run(until=None):
@@ -143,37 +141,45 @@ def run(until=None):
     (no handler, timer or task)."""
     global _stop, _qh, _qn, events
     _stop = False
-    ticks = timers.ticks  # the clock, injectable there
     # Locals, not globals, on the per-event path (these objects are never rebound).
     rd = _rd
     wr = _wr
-    own = _own
     qs = _qs
     qe = _qe
     ipoll = _ipoll
-    now = last = t0 = ticks()
-    while not _stop and (until is None or not until.done):
+    last = ticks_ms()
+    t0 = None  # when the timers' clock was first read: for the health mark
+    while not _stop:
+        if until is not None and until.done:
+            break
         t = -1  # poll timeout: none while no timer is armed
-        if timers._head >= 0:
-            now = ticks()
-            if _sick and ticks_diff(now, t0) >= _HEALTHY_MS:
+        if _tn:
+            tm = _tm
+            now = tm.ticks()  # the timers' clock: injectable there
+            if _sick:
                 # Up this long: not a crash at boot (firmware/boot_guard.py counts
                 # those). Checked as timers run: a loop without any calls healthy().
-                t0 = now
-                try:
-                    from .diag import healthy
+                if t0 is None:
+                    t0 = now
+                elif ticks_diff(now, t0) >= _HEALTHY_MS:
+                    t0 = now
+                    try:
+                        from .diag import healthy
 
-                    healthy()
-                except Exception:
-                    pass  # no heap now (heap_lock?): again in _HEALTHY_MS
-            timers.fire(now, _call)
-            t = timers.wait()
+                        healthy()
+                    except Exception:
+                        pass  # no heap now (heap_lock?): again in _HEALTHY_MS
+            tm.fire(now, _call)
+            t = tm.wait()
         if _qn or t == 0:
             # Work is ready. Poll the other streams only now and then: on the unix
             # port a poll with Python streams registered costs at least 1 ms.
-            if t:
-                now = ticks()
-            t = 0 if _nh and ticks_diff(now, last) >= _POLL_EVERY_MS else -2
+            now = ticks_ms()
+            if _nh and ticks_diff(now, last) >= _POLL_EVERY_MS:
+                t = 0
+                last = now
+            else:
+                t = -2
         elif not _nh and t < 0:
             break  # idle: nothing can happen any more
         s0 = None
@@ -192,7 +198,6 @@ def run(until=None):
                     qs[i] = s
                     qe[i] = ev
                     _qn += 1
-            last = now  # the poll's start: at worst the next one comes a little early
         # Dispatch s0, then what is queued now; entries queued meanwhile wait for the
         # next round. Inline, not a function per event: a call costs as much as a poll.
         n = _qn
@@ -211,7 +216,7 @@ def run(until=None):
                 _qn -= 1
             else:
                 break
-            if type(s) in own:
+            if ev & _OWN:
                 # ember's own stream: another handler may have drained it since
                 s._qd &= ~ev
                 ev = s._deliver(ev)

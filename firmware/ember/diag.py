@@ -72,6 +72,6 @@ def stats():
     return {
         "events": core.events,
         "lag_max_ms": timers.lag_max,
-        "timers": timers._tn,
+        "timers": core._tn,
         "streams": core._nh,
     }

@@ -3,6 +3,8 @@
 from micropython import const
 from time import ticks_add, ticks_diff
 
+from . import core
+
 _CHUNK = const(8)  # slots added at a time
 _SLOTS = const(1024)  # slots at most; a handle is (serial << 10) | slot
 _SERIALS = const(0xFFFFF)  # (serial << 10 | slot) < 2**30: a small int on 32-bit boards
@@ -20,8 +22,7 @@ _nxt = _per[:]  # next slot, -1 ends a list
 _hid = _per[:]  # handle of the timer in the slot, -1 when free
 _head = -1
 _free = -1
-_serial = 0
-_tn = 0  # timers armed
+_serial = 0  # (the count of armed timers is core._tn: the loop tests it every round)
 lag_max = 0  # worst lateness of a timer, ms
 
 
@@ -44,7 +45,7 @@ def _insert(i, due):
 def set_timeout(fn, ms, arg=None, per=0):
     """Call fn(arg) once, ms milliseconds from now (every `per` ms if given); returns a
     handle for clear_timeout."""
-    global _free, _serial, _tn
+    global _free, _serial
     i = _free
     if i < 0:
         i = len(_hid)
@@ -72,7 +73,7 @@ def set_timeout(fn, ms, arg=None, per=0):
     _arg[i] = arg
     _per[i] = per
     _hid[i] = h
-    _tn += 1
+    core._tn += 1
     _insert(i, ticks_add(ticks(), ms if ms > 0 else 0))
     return h
 
@@ -84,7 +85,7 @@ def set_interval(fn, ms, arg=None):
 
 def clear_timeout(h):
     """Cancel a timeout or interval; a stale handle or None is ignored."""
-    global _head, _free, _tn
+    global _head, _free
     if h is None:
         return
     i = h & (_SLOTS - 1)
@@ -103,7 +104,7 @@ def clear_timeout(h):
     _hid[i] = -1
     _nxt[i] = _free
     _free = i
-    _tn -= 1
+    core._tn -= 1
 
 
 clear_interval = clear_timeout
@@ -121,8 +122,8 @@ def fire(now, call):
     # Run timers due at `now` through call(fn, arg) (true: the loop is stopping), at
     # most as many as are armed: one that re-arms with 0 ms runs next round, not in a
     # loop that would starve I/O.
-    global _head, _free, _tn, lag_max
-    n = _tn
+    global _head, _free, lag_max
+    n = core._tn
     while n and _head >= 0:
         i = _head
         late = ticks_diff(now, _due[i])
@@ -144,7 +145,9 @@ def fire(now, call):
             _hid[i] = -1
             _nxt[i] = _free
             _free = i
-            _tn -= 1
+            core._tn -= 1
         if call(fn, x):
             return
 
+
+core._tm = __import__("sys").modules[__name__]  # the loop runs timers from now on

@@ -250,7 +250,7 @@ def test_watchdog_feeds_a_machine_wdt_from_the_loop():
     ember.run()  # the feeding interval keeps the loop alive: stopped by the timeout
     assert wdt.fed >= 3, wdt.fed
     ember.watchdog(0)  # stops feeding, too
-    assert timers._tn == 0
+    assert core._tn == 0
     ember.run()  # nothing left: returns at once
 
 

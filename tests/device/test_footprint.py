@@ -20,8 +20,43 @@ def test_import_is_lazy_and_small():
     loaded = [name for name in sys.modules if name.startswith("ember.")]
     assert loaded == [], loaded  # submodules load on first use
     assert used <= 2500, used
-    ember.set_timeout  # first use loads the loop
+    ember.set_read_handler  # first use loads the loop, not the timers
+    assert "ember.core" in sys.modules and "ember.timers" not in sys.modules
+    ember.set_timeout
     assert "ember.timers" in sys.modules and "ember.task" not in sys.modules
+
+
+def test_every_public_name_comes_from_the_module_the_table_names():
+    import ember
+
+    table = ember._WHERE.split()
+    assert len(table) == 23, table  # the 23 public names
+    for entry in table:
+        name, mod = entry.split(":")
+        value = getattr(ember, name)
+        assert getattr(getattr(ember, mod), name) is value, entry
+    for name in ("run_", "un", "Pip", "core:", "nothing"):  # parts of names are not names
+        try:
+            getattr(ember, name)
+        except AttributeError:
+            continue
+        raise AssertionError(name)
+
+
+def test_a_handler_loop_never_loads_the_timers():
+    import ember
+
+    p = ember.Pipe(4)
+    got = []
+
+    def on_read(s):
+        got.append(s.read())
+        ember.set_read_handler(s, None)
+
+    ember.set_read_handler(p, on_read)
+    p.write(b"hi")
+    ember.run()
+    assert got == [b"hi"] and "ember.timers" not in sys.modules, (got, sorted(sys.modules))
 
 
 def test_reader_and_timer_costs():

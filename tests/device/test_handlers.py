@@ -177,7 +177,7 @@ def test_run_returns_when_idle():
     ember.set_read_handler(p, lambda s: s.read())
     ember.set_timeout(lambda _: ember.set_read_handler(p, None), 5)
     ember.run()  # returns once the last handler and timer are gone
-    assert core._nh == 0 and timers._tn == 0 and core._qn == 0
+    assert core._nh == 0 and core._tn == 0 and core._qn == 0
 
 
 def test_wake_is_not_needed_for_external_writes():

@@ -99,7 +99,7 @@ def test_many_timers_grow_the_pool():
         ember.clear_timeout(h)
     ember.run()
     assert sorted(got) == list(range(1, 50, 2)), got
-    assert timers._tn == 0
+    assert core._tn == 0
 
 
 def test_wraparound_near_the_ticks_period():
