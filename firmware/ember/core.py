@@ -11,7 +11,6 @@ _OWN = const(128)  # set in the events of ember's own streams (Pipe, Signal): se
 _QSIZE = const(16)  # ready ring slots, a power of two
 _QMASK = const(15)
 _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams this often
-_HEALTHY_MS = const(5000)  # run() marks the boot healthy (diag.healthy) once up this long
 
 # (imports used once are not kept as module globals: each global costs heap)
 _poller = __import__("select").poll()
@@ -40,7 +39,7 @@ _stop = False
 events = 0  # handler and timer calls
 _wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
 _late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
-_sick = True  # this boot is not marked healthy yet (diag.healthy)
+_sick = True  # this boot is not marked healthy yet (diag.healthy; see timers.step)
 _report = None  # diag.report once diag is loaded (it sets this): then reports import nothing
 
 # Where the port has it, an exception raised while the heap is full (after a
@@ -102,27 +101,6 @@ def wake(s, ev):
     _qn += 1
 
 
-def _call(fn, x):
-    # One dispatch, isolated; returns True once stop() was called. With a watchdog
-    # set, a dispatch that ran longer is reported once it has returned: nothing can
-    # pre-empt Python code.
-    global events
-    events += 1
-    wd = _wd  # (fn may change it)
-    if wd:
-        t = _tm.ticks()  # (the watchdog's own timer loaded the timers)
-    try:
-        fn(x)
-    except Exception as e:  # isolated: report it and keep running the others
-        _fault(e, fn)
-    if wd:
-        t = ticks_diff(_tm.ticks(), t)
-        if t > wd:
-            _late.ms = t  # an attribute it has already: setting it allocates nothing
-            _fault(_late, fn)
-    return _stop
-
-
 def _fault(e, where):
     # Report e. A report that fails (no heap left, as a MemoryError may leave it; a
     # hook that raises) falls back to the default one, which allocates nothing, and
@@ -148,29 +126,12 @@ def run(until=None):
     qe = _qe
     ipoll = _ipoll
     last = ticks_ms()
-    t0 = None  # when the timers' clock was first read: for the health mark
     while not _stop:
         if until is not None and until.done:
             break
         t = -1  # poll timeout: none while no timer is armed
         if _tn:
-            tm = _tm
-            now = tm.ticks()  # the timers' clock: injectable there
-            if _sick:
-                # Up this long: not a crash at boot (firmware/boot_guard.py counts
-                # those). Checked as timers run: a loop without any calls healthy().
-                if t0 is None:
-                    t0 = now
-                elif ticks_diff(now, t0) >= _HEALTHY_MS:
-                    t0 = now
-                    try:
-                        from .diag import healthy
-
-                        healthy()
-                    except Exception:
-                        pass  # no heap now (heap_lock?): again in _HEALTHY_MS
-            tm.fire(now, _call)
-            t = tm.wait()
+            t = _tm.step()  # due timers run; ms to the next one
         if _qn or t == 0:
             # Work is ready. Poll the other streams only now and then: on the unix
             # port a poll with Python streams registered costs at least 1 ms.
@@ -224,7 +185,7 @@ def run(until=None):
                 fn = rd.get(s)
                 if fn is not None:
                     if _wd:
-                        _call(fn, s)  # timed
+                        _tm.call(fn, s)  # timed (the watchdog loaded the timers)
                     else:
                         events += 1
                         try:
@@ -235,7 +196,7 @@ def run(until=None):
                 fn = wr.get(s)
                 if fn is not None:
                     if _wd:
-                        _call(fn, s)
+                        _tm.call(fn, s)
                     else:
                         events += 1
                         try:

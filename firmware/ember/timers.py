@@ -8,6 +8,7 @@ from . import core
 _CHUNK = const(8)  # slots added at a time
 _SLOTS = const(1024)  # slots at most; a handle is (serial << 10) | slot
 _SERIALS = const(0xFFFFF)  # (serial << 10 | slot) < 2**30: a small int on 32-bit boards
+_HEALTHY_MS = const(5000)  # the loop marks the boot healthy (diag.healthy) once up this long
 
 ticks = __import__("time").ticks_ms  # the loop's clock; tests may swap it (near the wrap, say)
 
@@ -24,6 +25,7 @@ _head = -1
 _free = -1
 _serial = 0  # (the count of armed timers is core._tn: the loop tests it every round)
 lag_max = 0  # worst lateness of a timer, ms
+_up = None  # when step() first ran this boot (the timers' clock), for the health mark
 
 
 def _insert(i, due):
@@ -110,18 +112,34 @@ def clear_timeout(h):
 clear_interval = clear_timeout
 
 
-def wait():
-    # ms until the first timer is due (0 if overdue), or -1 when none is armed.
+def step():
+    # The loop's timer work for one round: run what is due, then return the ms until
+    # the next timer (0 if one is due already), or -1 when none is left.
+    global _up
+    now = ticks()
+    if core._sick:
+        # Up this long: not a crash at boot (firmware/boot_guard.py counts those).
+        # Checked as timers run: a loop without any calls healthy() itself.
+        if _up is None:
+            _up = now
+        elif ticks_diff(now, _up) >= _HEALTHY_MS:
+            _up = now
+            try:
+                from .diag import healthy
+
+                healthy()
+            except Exception:
+                pass  # no heap now (heap_lock?): again in _HEALTHY_MS
+    fire(now)
     if _head < 0:
         return -1
-    t = ticks_diff(_due[_head], ticks())
-    return t if t > 0 else 0
+    now = ticks_diff(_due[_head], ticks())
+    return now if now > 0 else 0
 
 
-def fire(now, call):
-    # Run timers due at `now` through call(fn, arg) (true: the loop is stopping), at
-    # most as many as are armed: one that re-arms with 0 ms runs next round, not in a
-    # loop that would starve I/O.
+def fire(now):
+    # Run the timers due at `now`, at most as many as are armed: one that re-arms with
+    # 0 ms runs next round, not in a loop that would starve I/O.
     global _head, _free, lag_max
     n = core._tn
     while n and _head >= 0:
@@ -148,6 +166,27 @@ def fire(now, call):
             core._tn -= 1
         if call(fn, x):
             return
+
+
+def call(fn, x):
+    # One dispatch, isolated: a timer callback, or a handler while the watchdog is on.
+    # Returns True once stop() was called. With a watchdog set, a dispatch that ran
+    # longer is reported once it has returned: nothing can pre-empt Python code.
+    c = core
+    c.events += 1
+    wd = c._wd  # (fn may change it)
+    if wd:
+        t = ticks()
+    try:
+        fn(x)
+    except Exception as e:  # isolated: report it and keep running the others
+        c._fault(e, fn)
+    if wd:
+        t = ticks_diff(ticks(), t)
+        if t > wd:
+            c._late.ms = t  # an attribute it has already: setting it allocates nothing
+            c._fault(c._late, fn)
+    return c._stop
 
 
 core._tm = __import__("sys").modules[__name__]  # the loop runs timers from now on

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from contextlib import ExitStack
 
+from host_tools.bench.heap import measure_heaps
 from host_tools.deploy import install_runtime
 from host_tools.link import Link
 from host_tools.paths import FIRMWARE_DIR
@@ -17,9 +18,11 @@ DEFAULT_BOARD = "rp2-pico"
 def run_loop_bench(port: str | None = None, board: str | None = None,
                    round_trips: int = 2000) -> dict[str, object]:
     """Runs firmware/bench/bench_loop.py on the board (a virtual one unless port is given),
-    with the runtime installed as .mpy as users install it; returns its JSON."""
+    with the runtime installed as .mpy as users install it; returns its JSON. On a virtual
+    board, adds the smallest heap each ping-pong runs in (host_tools/bench/heap.py)."""
+    virtual = port is None
     with ExitStack() as stack:
-        if port is None:
+        if virtual:
             board = board or DEFAULT_BOARD
             port = stack.enter_context(VirtualBoard(board, baud=None)).port
         link = stack.enter_context(Link(port))
@@ -31,4 +34,6 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
         out = link.exec(code, timeout=600).decode()
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     result["board"] = board or "unknown"
+    if virtual:
+        result.update(measure_heaps())
     return result

@@ -298,6 +298,7 @@ def test_run_marks_the_boot_healthy_after_5_s_of_running():
             return clock[0]
 
         timers.ticks = fake_ticks
+        timers._up = None  # as at boot: the loop has not run timers yet
         try:
             n = [0]
             sick = []

@@ -1,6 +1,6 @@
 # ember: device
-# ember: heapsize=18k package=mpy
-"""The handler ping-pong in an 18 KB heap, ember from .mpy (alone it needs about 15 KB)."""
+# ember: heapsize=12k package=mpy
+"""The handler ping-pong on Pipes in a 12 KB heap, ember from .mpy (alone it needs 11.3 KB)."""
 
 import gc
 
