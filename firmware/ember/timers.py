@@ -8,7 +8,6 @@ from . import core
 _CHUNK = const(8)  # slots added at a time
 _SLOTS = const(1024)  # slots at most; a handle is (serial << 10) | slot
 _SERIALS = const(0xFFFFF)  # (serial << 10 | slot) < 2**30: a small int on 32-bit boards
-_HEALTHY_MS = const(5000)  # the loop marks the boot healthy (diag.healthy) once up this long
 
 ticks = __import__("time").ticks_ms  # the loop's clock; tests may swap it (near the wrap, say)
 
@@ -25,7 +24,6 @@ _head = -1
 _free = -1
 _serial = 0  # (the count of armed timers is core._tn: the loop tests it every round)
 lag_max = 0  # worst lateness of a timer, ms
-_up = None  # when step() first ran this boot (the timers' clock), for the health mark
 
 
 def _insert(i, due):
@@ -115,21 +113,7 @@ clear_interval = clear_timeout
 def step():
     # The loop's timer work for one round: run what is due, then return the ms until
     # the next timer (0 if one is due already), or -1 when none is left.
-    global _up
     now = ticks()
-    if core._sick:
-        # Up this long: not a crash at boot (firmware/boot_guard.py counts those).
-        # Checked as timers run: a loop without any calls healthy() itself.
-        if _up is None:
-            _up = now
-        elif ticks_diff(now, _up) >= _HEALTHY_MS:
-            _up = now
-            try:
-                from .diag import healthy
-
-                healthy()
-            except Exception:
-                pass  # no heap now (heap_lock?): again in _HEALTHY_MS
     fire(now)
     if _head < 0:
         return -1

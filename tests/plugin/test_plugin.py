@@ -41,6 +41,10 @@ def run(pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     monkeypatch.setenv("EMBER_RUNTIME_DIR", str(runtime))
+    # Under xdist this test runs in a worker whose name the inner pytest would inherit and
+    # take for its own (gw1 then looks for a second --ember-port entry): it is not one.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
 
     def go(*args: str, timeout: float = 120, keep: Iterable[int] = ()) -> pytest.RunResult:
         """`keep`: supervisors started by the test itself, not by the pytest run."""
