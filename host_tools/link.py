@@ -9,7 +9,9 @@ and device tracebacks raised as `DeviceError`.
 
 from __future__ import annotations
 
+import ast
 import errno
+import functools
 import os
 import re
 import time
@@ -21,6 +23,7 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from host_tools.errors import BoardSilentError, DeviceError, LinkError
+from host_tools.paths import FIRMWARE_DIR
 from host_tools.push_protocol import command, resync_padding
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -206,12 +209,19 @@ class Link:
 
     # -- REPL ----------------------------------------------------------------------------
     def raw_repl(self, soft_reset: bool = False) -> None:
+        """Enters the raw REPL (with a soft reset first if asked). After a soft reset the
+        boot guard's count of that boot is taken back: it was ours, not a crash."""
         transport = self.transport
         if soft_reset or not transport.in_raw_repl:
             try:
                 transport.enter_raw_repl(soft_reset=soft_reset)
             except (serial.SerialException, OSError) as error:
                 raise LinkError(f"link to {self.port} lost: {error}") from None
+        if soft_reset:
+            try:
+                self.exec(_uncount_boot_code())
+            except DeviceError:
+                pass  # a read-only filesystem, say: the count is advice, the reset is done
 
     def friendly_repl(self) -> None:
         if self.transport.in_raw_repl:
@@ -303,3 +313,11 @@ def device_location(traceback_text: str) -> tuple[str, int] | None:
         return None
     path, line = matches[-1]
     return path, int(line)
+
+
+@functools.cache
+def _uncount_boot_code() -> str:
+    """firmware/uncount_boot.py without its docstring and comments: less to send."""
+    module = ast.parse((FIRMWARE_DIR / "uncount_boot.py").read_text(encoding="utf-8"))
+    del module.body[0]  # the docstring
+    return ast.unparse(module) + "\n"

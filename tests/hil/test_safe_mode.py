@@ -166,3 +166,21 @@ def test_guard_is_not_installed_over_a_foreign_boot_py(sim: VirtualBoard, tmp_pa
         assert install_boot_guard(link) is not None  # no boot.py: the guard goes in
         again = install_boot_guard(link)  # ours already: only what changed is sent
         assert again is not None and again.sent == [] and again.unchanged == ["/boot.py"]
+
+
+def test_the_hosts_own_soft_resets_never_add_up(sim: VirtualBoard, tmp_path: Path) -> None:
+    # `ember run`, the plugin and the benchmarks soft-reset from the raw REPL: boot.py
+    # runs (the guard counts), main.py does not. Four in a row must not set main.py aside.
+    with Link(sim.port) as link:
+        install_boot_guard(link)
+        push(link, plan([(p, p.name) for p in _files(tmp_path, main=BUSY_MAIN)]), dest="/")
+        _write_count(link, 1)  # one real boot counted already: kept, not cleared
+        for _ in range(4):
+            link.raw_repl(soft_reset=True)
+            assert safe_mode_status(link) == (False, 1)
+        assert link.eval("'main.py' in __import__('os').listdir('/')") is True
+
+
+def _write_count(link: Link, n: int) -> None:
+    link.exec(f"import os\ntry:\n os.mkdir('/.ember')\nexcept OSError:\n pass\n"
+              f"f = open('/.ember/boots', 'w'); f.write('{n}'); f.close()\n")
