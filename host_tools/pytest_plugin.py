@@ -131,8 +131,7 @@ class EmberSession:
     def _small_heap_board(self, path: Path, heap: int) -> Board:
         # A small heap cannot run the push receiver beside the test: files go onto the
         # flash from a board with the profile's heap, which then restarts with the small one
-        # on the same flash. The virtual board's own Python code (flash driver, machine
-        # module) takes SIM_OWN_HEAP of its heap, which a board has in C: added on top.
+        # on the same flash. (The launcher adds the simulator's own heap on top.)
         state = Path(tempfile.mkdtemp(prefix="ember-heap-"))
         self._states.append(state)
         label = f"{self.worker}-{path.stem}-heap{heap}"
@@ -144,7 +143,7 @@ class EmberSession:
         installed = set(loader.installed)
         loader.close()
         self._extra.remove(loader)
-        board = self.virtual(label, heap + SIM_OWN_HEAP, state_dir=state)
+        board = self.virtual(label, heap, state_dir=state)
         board.installed |= installed
         return board
 
@@ -248,7 +247,6 @@ def _is_device_module(path: Path) -> bool:
         return source.readline().rstrip("\r\n") == MARKER
 
 
-SIM_OWN_HEAP = 7 * 1024  # measured: gc.mem_alloc() after boot and one exec: 8192 vs 1120 bare
 
 
 def module_pragmas(path: Path) -> dict[str, str]:
