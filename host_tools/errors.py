@@ -17,6 +17,14 @@ class BoardSilentError(LinkError):
     """Nothing at all came back from the port: no board, no power, or the wrong port."""
 
 
+class ReceiverStoppedError(LinkError):
+    """The push receiver ended on the board with an error (`reason`: its last line)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class DeviceError(EmberError):
     """Code on the board raised; carries the device's traceback text."""
 

@@ -22,7 +22,13 @@ from pathlib import Path
 import serial
 
 from host_tools import compiler
-from host_tools.errors import BoardSilentError, CommandError, EmberError, LinkError
+from host_tools.errors import (
+    BoardSilentError,
+    CommandError,
+    EmberError,
+    LinkError,
+    ReceiverStoppedError,
+)
 from host_tools.link import Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push_protocol import (
@@ -230,7 +236,7 @@ class _Receiver:
             self.link.transport.prompt_consumed = True
         error = error.decode(errors="replace").strip()
         last = error.splitlines()[-1] if error else "no reason given"
-        raise LinkError(f"the push receiver stopped on the board: {last}")
+        raise ReceiverStoppedError(f"the push receiver stopped on the board: {last}", last)
 
     def reply(self, timeout: float | None = None) -> Reply:
         """The next intact reply; answers "X" by sending the last command again."""
@@ -305,6 +311,8 @@ class _Receiver:
                 next_seq += 1
             try:
                 reply = self.reply(None if not opened else self.frame_timeout)
+            except ReceiverStoppedError:
+                raise  # not a silence: frames sent now would land in the REPL
             except LinkError:
                 if silences >= MAX_SILENCES or not opened:
                     raise
@@ -376,15 +384,20 @@ class _Receiver:
         except Exception:  # noqa: BLE001 - the session is over either way
             pass
 
-    def abort(self) -> None:
+    def abort(self, stopped: bool = False) -> None:
         """Ends a broken session from any state, so the raw REPL is reachable again:
         padding completes a half-read frame, then Q (twice: the first may land in a
-        damaged line) ends the receiver."""
+        damaged line) ends the receiver. A receiver that `stopped` by itself is gone
+        already: anything sent would land in the raw REPL as program text (on a full
+        heap, enough to crash the interpreter), so only its last output is drained."""
         with contextlib.suppress(OSError, serial.SerialException):
-            self.port.write(resync_padding(self.chunk))
-            _read_until_quiet(self.port, 0.2)
-            for _ in range(2):
-                self.port.write(command("Q"))
+            if not stopped:
+                self.port.write(resync_padding(self.chunk))
+                _read_until_quiet(self.port, 0.2)
+                for _ in range(2):
+                    self.port.write(command("Q"))
+                    _read_until_quiet(self.port, 0.2)
+            else:
                 _read_until_quiet(self.port, 0.2)
         self.link.transport.in_raw_repl = False  # enter it afresh next time
 
@@ -453,7 +466,8 @@ def push(
 
     A session broken by the link (noise, a board that stopped answering) is ended and
     started again, up to `attempts` times; files verified before the break are not sent
-    again, since the board's manifest lists them.
+    again, since the board's manifest lists them. A receiver that ran out of memory is
+    started again without compression (inflating takes about 3 KB of heap), once.
     """
     started = time.monotonic()
     result = PushResult()
@@ -466,9 +480,17 @@ def push(
             break
         except BoardSilentError:
             raise  # nothing answers: trying again only takes longer
-        except LinkError:
+        except LinkError as error:
             result.sent += [p for p in receiver.verified if p not in result.sent]
-            receiver.abort()
+            stopped = isinstance(error, ReceiverStoppedError)
+            receiver.abort(stopped)
+            if stopped and "MemoryError" in error.reason:
+                if not compress:
+                    raise LinkError(
+                        f"{link.port}: the board ran out of memory receiving files "
+                        f"({error.reason}); free some heap (a reset, a smaller boot.py) "
+                        "and push again") from None
+                compress = False
             if attempt == attempts:
                 raise
     result.bytes = sum(f.size for f in files if f.board_path in result.sent)

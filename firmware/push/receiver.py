@@ -53,6 +53,7 @@ _MANIFEST = "/.ember/manifest"
 _DIRTY = "/.ember/dirty"
 _TMP = ".ember-tmp"
 _WBITS = const(10)  # 1 KB window: what a small board can spare
+_Z_HEAP = const(8192)  # offer deflate only with this much heap free: inflating takes ~3 KB
 _GONE = "gone"
 
 
@@ -270,7 +271,9 @@ class _Session:
 
     def run(self):
         _mark_dirty()
-        self.say("R %d %d%s" % (_VERSION, self.chunk, " z" if deflate else ""))
+        gc.collect()
+        z = deflate and gc.mem_free() >= _Z_HEAP  # else the host sends files as they are
+        self.say("R %d %d%s" % (_VERSION, self.chunk, " z" if z else ""))
         while True:
             line = self.readline()
             if line is None or line == "Q":

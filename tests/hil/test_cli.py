@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.bench.faults import fake_device
+from host_tools.errors import LinkError
 from host_tools.link import Link
 from host_tools.push import plan, push
 from host_tools.sim.launcher import VirtualBoard
@@ -248,6 +249,33 @@ def test_push_without_compression_takes_the_plain_path(sim: VirtualBoard, tmp_pa
         assert plain.sent == ["/text.txt"] and plain.wire_bytes == 4000
     held = _board_files(sim.port)
     assert held["/text.txt"] == hashlib.sha256(b"changed " * 500).hexdigest()
+
+
+def test_a_board_out_of_heap_mid_push_is_a_clear_error_and_loses_nothing(
+        sim: VirtualBoard, project: Path) -> None:
+    with Link(sim.port) as link:
+        push(link, plan([project]))
+    before = _board_files(sim.port)
+    with Link(sim.port) as link:
+        # Something on the board holds all the heap but one 4 KB hole (a leak in the app,
+        # say): room for the REPL, not for the receiver. Tried again without compression,
+        # then an error that says so, not a timeout.
+        link.exec("_hole = bytearray(4096)\n"
+                  "_hog = []\n"
+                  "while True:\n"
+                  "    try:\n"
+                  "        _hog.append(bytearray(64))\n"
+                  "    except MemoryError:\n"
+                  "        break\n"
+                  "del _hole\n")
+        (project / "main.py").write_text("print('changed')\n")
+        with pytest.raises(LinkError, match="ran out of memory receiving files"):
+            push(link, plan([project]))
+        assert link.eval("len(_hog) > 0") is True  # the REPL answers, the hog still there
+        link.exec("del _hog")
+    assert _board_files(sim.port) == before  # nothing half-written
+    with Link(sim.port) as link:
+        assert push(link, plan([project])).sent == ["/main.py"]
 
 
 def test_exec_gets_through_a_busy_printing_main_py(sim: VirtualBoard, tmp_path: Path) -> None:
