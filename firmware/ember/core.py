@@ -11,7 +11,6 @@ _OWN = const(128)  # set in the events of ember's own streams (Pipe, Signal): se
 _QSIZE = const(16)  # ready ring slots, a power of two
 _QMASK = const(15)
 _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams this often
-_HEALTHY_MS = const(5000)  # the loop marks the boot healthy (diag.healthy) once up this long
 
 # (imports used once are not kept as module globals: each global costs heap)
 _poller = __import__("select").poll()
@@ -40,12 +39,11 @@ _stop = False
 events = 0  # handler and timer calls
 _wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
 _late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
-_up = None  # ticks_ms when the loop first polled this boot: for the health mark
 _report = None  # diag.report once diag is loaded (it sets this): then reports import nothing
 
 # _sick: this boot is still counted by firmware/boot_guard.py (its /.ember/boots exists)
-# and not marked healthy yet (diag.healthy). Without the guard there is nothing to mark,
-# and the loop never looks at the clock for it.
+# and not marked healthy yet: the loop marks it after 5 s (diag.health). Without the
+# guard there is nothing to mark, and the loop never looks at the clock for it.
 try:
     __import__("os").stat("/.ember/boots")
     _sick = True
@@ -124,26 +122,6 @@ def _fault(e, where):
         __import__("sys").print_exception(e)  # a built-in module: no heap to import
 
 
-def _health(t):
-    # Until this boot is marked healthy: mark it once the loop has been up _HEALTHY_MS
-    # (not a crash at boot), and until then make the poll wake at that mark, timers or
-    # not. Returns the poll timeout, t or shorter.
-    global _up
-    now = ticks_ms()
-    if _up is None:
-        _up = now
-    left = _HEALTHY_MS - ticks_diff(now, _up)
-    if left > 0:
-        return left if t < 0 or left < t else t
-    try:
-        from .diag import healthy
-
-        healthy()
-    except Exception:
-        _up = now  # no heap now (heap_lock?): again in _HEALTHY_MS
-    return t
-
-
 def run(until=None):
     """Run until stop(), until `until.done` (a Task), or until nothing is left to wait for
     (no handler, timer or task)."""
@@ -174,7 +152,9 @@ def run(until=None):
         elif not _nh and t < 0:
             break  # idle: nothing can happen any more
         if _sick and t > -2:
-            t = _health(t)
+            from .diag import health  # (this boot's guard loaded it: see _sick)
+
+            t = health(t)
         s0 = None
         if t > -2:
             # ipoll reuses one result tuple. Copy into the ring and dispatch after the

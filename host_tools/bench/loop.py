@@ -6,12 +6,14 @@ import json
 from contextlib import ExitStack
 
 from host_tools.bench.heap import measure_heaps
-from host_tools.deploy import install_runtime
+from host_tools.deploy import board_target, build_tree, install_runtime, pushable
 from host_tools.link import Link
 from host_tools.paths import FIRMWARE_DIR
+from host_tools.push import plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 BENCH_SCRIPT = FIRMWARE_DIR / "bench" / "bench_loop.py"
+BENCH_DEST = "/.ember/bench"  # ember's own folder: never listed or deleted as project files
 DEFAULT_BOARD = "rp2-pico"
 
 
@@ -27,10 +29,14 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
             port = stack.enter_context(VirtualBoard(board, baud=None)).port
         link = stack.enter_context(Link(port))
         install_runtime(link, board=board)
+        # The script goes compiled, as a user's program does: compiling 400 lines on the
+        # board would take more heap than an ESP8266 has to spare.
+        target, label = board_target(link, board)
+        built = build_tree([BENCH_SCRIPT], target, label, subdir="bench")
+        push(link, plan(pushable(built), BENCH_DEST), dest=BENCH_DEST)
         link.raw_repl(soft_reset=True)  # a clean heap for the measurements
-        code = BENCH_SCRIPT.read_text() + f"\nrun({round_trips})\n"
-        # The script is written for running as __main__ too: strip that call.
-        code = code.replace('if __name__ == "__main__":\n    run()\n', "")
+        code = (f"import sys\nsys.path.insert(0, {BENCH_DEST!r})\n"
+                f"import bench_loop\nbench_loop.run({round_trips})\n")
         out = link.exec(code, timeout=600).decode()
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     result["board"] = board or "unknown"

@@ -284,7 +284,7 @@ def _write(path, text):
 
 
 def _booted_with_guard(name):
-    # As at a boot the guard counted: a count file, the loop not up yet (core._up).
+    # As at a boot the guard counted: a count file, the loop not up yet (diag._up).
     from ember import diag
 
     root = _tmpdir(name)
@@ -292,6 +292,7 @@ def _booted_with_guard(name):
     diag._BOOTS = root + "/.ember/boots"
     _write(diag._BOOTS, "2")
     core._sick = True
+    diag._up = None  # the loop has not run yet this "boot"
     return root
 
 
@@ -301,7 +302,7 @@ def test_run_marks_the_boot_healthy_after_5_s_of_running():
     root = _booted_with_guard("health")
     try:
         # Up 4.9 s already (not 5 s of waiting in a test): marked in about 100 ms.
-        core._up = time.ticks_add(time.ticks_ms(), -4900)
+        diag._up = time.ticks_add(time.ticks_ms(), -4900)
         n = [0]
         sick = []
 
@@ -333,7 +334,7 @@ def test_a_loop_of_handlers_alone_is_marked_healthy_too():
 
     try:
         assert core._tn == 0
-        core._up = time.ticks_add(time.ticks_ms(), -4950)
+        diag._up = time.ticks_add(time.ticks_ms(), -4950)
         diag.healthy = healthy_then_wake  # the loop looks it up as it marks
         ember.set_read_handler(p, lambda s: ember.stop())
         t0 = time.ticks_ms()
