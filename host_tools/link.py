@@ -67,6 +67,10 @@ class _Transport(SerialTransport):
         super().exec_raw_no_follow(command)
 
     def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
+        # Entering afresh leaves a new '>' to read, whatever an earlier reader took: a
+        # stale prompt_consumed would make exec_raw_no_follow skip it, and the raw-paste
+        # handshake would then read ">R" (seen after a push receiver died).
+        self.prompt_consumed = False
         seen = b""
         heard = False
         for attempt in range(ENTER_ATTEMPTS):
