@@ -10,8 +10,10 @@ and device tracebacks raised as `DeviceError`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import errno
 import functools
+import io
 import os
 import re
 import time
@@ -64,7 +66,19 @@ class _Transport(SerialTransport):
                 return b">"
 
             self.read_until = prompt_already_read  # type: ignore[method-assign]
-        super().exec_raw_no_follow(command)
+        # mpremote prints what it read to stdout when the raw-paste handshake fails; only
+        # the command is written here (output is read later), so nothing else is caught,
+        # and what it printed goes into the error instead of the user's terminal.
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                super().exec_raw_no_follow(command)
+        except TransportError as error:
+            detail = printed.getvalue().strip()
+            if detail:
+                raise TransportError(f"{error.args[0] if error.args else error} "
+                                     f"(read {detail})") from None
+            raise
 
     def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
         # Entering afresh leaves a new '>' to read, whatever an earlier reader took: a
