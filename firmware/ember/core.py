@@ -7,7 +7,7 @@ _POLLIN = const(1)
 _POLLOUT = const(4)
 _RD_EVENTS = const(25)  # POLLIN | POLLERR | POLLHUP run the reader
 _WR_EVENTS = const(28)  # POLLOUT | POLLERR | POLLHUP run the writer
-_OWN = const(128)  # set in the events of ember's own streams (Pipe, Signal): see wake()
+_OWN = const(128)  # asked of ember's own streams (Pipe, Signal), set in their events: wake()
 _QSIZE = const(16)  # ready ring slots, a power of two
 _QMASK = const(15)
 _POLL_EVERY_MS = const(8)  # while work is ready, still poll the other streams this often
@@ -70,13 +70,16 @@ def _set(table, s, fn, keep=False):
     had = _rd[s] is not None or _wr.get(s) is not None
     table[s] = fn
     m = (_rd[s] is not None) * _POLLIN | (_wr.get(s) is not None) * _POLLOUT
+    own = hasattr(s, "_em")
     if m or keep:
-        _poller.register(s, m)  # on a registered stream this only updates the mask
+        # (on a registered stream this only updates the mask) ember's own streams are
+        # asked for _OWN too, and answer with it: only this poller ever sees that bit.
+        _poller.register(s, m | _OWN if m and own else m)
     else:
         _poller.unregister(s)
         del _rd[s]
         _wr.pop(s, None)
-    if hasattr(s, "_em"):
+    if own:
         s._em = m  # ember's own streams: the wake-ups the loop wants
     _nh += (m != 0) - had
 
@@ -97,8 +100,9 @@ def wake(s, ev):
     For Python streams that change state inside the loop: they keep `_em` (set by the
     loop: the events it has handlers for), `_qd` (events already queued) and
     `_deliver(ev)` (events ready now; called just before the handler runs), and their
-    ioctl adds _OWN (128) to the events it reports, so that the loop knows them by one
-    bit test. Not from a hard IRQ: there, set a flag that the ioctl reports (see Signal)."""
+    ioctl adds _OWN (128) to the events it reports when the poller asked for it (only
+    this loop's does), so that the loop knows them by one bit test. Not from a hard
+    IRQ: there, set a flag that the ioctl reports (see Signal)."""
     global _qn
     if s._qd & ev or _qn >= _QSIZE:
         return  # queued already, or full: poll will report it

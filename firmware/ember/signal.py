@@ -5,7 +5,7 @@ import io
 
 _POLL = const(3)  # MP_STREAM_POLL
 _POLLIN = const(1)
-_OWN = const(128)  # core._OWN: marks the events of ember's own streams
+_OWN = const(128)  # core._OWN: ember's loop asks for it, and gets it back when ready
 
 
 class Signal(io.IOBase):
@@ -29,7 +29,7 @@ class Signal(io.IOBase):
 
     def ioctl(self, req, arg):
         if req == _POLL:
-            return _POLLIN | _OWN if self._flag and arg & _POLLIN else 0
+            return _POLLIN | (arg & _OWN) if self._flag and arg & _POLLIN else 0
         return -1  # no fd
 
     def _deliver(self, mask):

@@ -11,7 +11,7 @@ _GET_FILENO = const(10)  # MP_STREAM_GET_FILENO
 _POLLIN = const(1)
 _POLLOUT = const(4)
 _EPIPE = const(32)
-_OWN = const(128)  # core._OWN: marks the events of ember's own streams
+_OWN = const(128)  # core._OWN: ember's loop asks for it, and gets it back when ready
 
 _scratch = bytearray(0)  # shared by all pipes for compaction; grows to the largest pipe
 
@@ -43,7 +43,7 @@ class Pipe(io.IOBase):
     def ioctl(self, req, arg):
         if req == _POLL:
             ev = self._ready(arg)
-            return ev | _OWN if ev else 0  # 0, not -1, when not ready
+            return ev | (arg & _OWN) if ev else 0  # 0, not -1, when not ready
         if req == _CLOSE:
             self.close()
             return 0

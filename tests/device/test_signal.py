@@ -89,3 +89,31 @@ def test_pipe_written_from_scheduled_callback_reaches_reader():
     ember.set_timeout(lambda _: micropython.schedule(p.write, b"two"), 30)
     ember.run()
     assert got == [b"one", b"two"], got
+
+
+def test_other_pollers_see_only_the_standard_events():
+    # The loop asks its own streams for bit 128 and gets it back (one test per event
+    # tells them from sockets); a user's poller, or asyncio's, never asks, never sees it.
+    import select
+
+    from ember import core
+
+    p = ember.Pipe(8)
+    sig = ember.Signal()
+    ember.set_read_handler(p, lambda s: None)
+    ember.set_read_handler(sig, lambda s: None)
+    p.write(b"x")
+    sig.set()
+    other = select.poll()
+    other.register(p, select.POLLIN | select.POLLOUT)
+    other.register(sig, select.POLLIN)
+    try:
+        seen = sorted((type(s).__name__, ev) for s, ev in other.ipoll(0))
+        assert seen == [("Pipe", select.POLLIN | select.POLLOUT), ("Signal", select.POLLIN)], seen
+        mine = sorted((type(s).__name__, ev) for s, ev in core._poller.ipoll(0))
+        assert mine == [("Pipe", 129), ("Signal", 129)], mine
+    finally:
+        other.unregister(p)
+        other.unregister(sig)
+        ember.set_read_handler(p, None)
+        ember.set_read_handler(sig, None)
