@@ -162,6 +162,11 @@ class Target:
         return _mpy_label(self.version, self.sub_version)
 
     @property
+    def build_label(self) -> str:
+        """A build folder's name for a target with no board name, e.g. 'mpy6.3-x64'."""
+        return f"mpy{self.mpy}-{self.arch or 'bytecode'}"
+
+    @property
     def micropython(self) -> str:
         """The MicroPython releases that load this .mpy version, e.g. '1.20-1.21'."""
         return MICROPYTHON_FOR_MPY.get((self.version, self.sub_version), "unknown")

@@ -24,7 +24,7 @@ def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
     value = link.eval("__import__('sys').implementation._mpy")
     assert isinstance(value, int)
     target = Target.from_sys_mpy(value)
-    return target, f"mpy{target.mpy}-{target.arch or 'bytecode'}"
+    return target, target.build_label
 
 
 def build_tree(sources: list[Path], target: Target, label: str, *, as_source: bool = False,

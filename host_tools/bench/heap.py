@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from host_tools.compiler import Target
@@ -79,16 +81,23 @@ def smallest_heap(micropython: Path, path: str, program: str) -> int:
     return high * STEP
 
 
-def measure_heaps() -> dict[str, int]:
-    """{JSON key: smallest heap in bytes} for each workload in WORKLOADS."""
+@contextmanager
+def prepared() -> Iterator[tuple[Path, str]]:
+    """(interpreter, MICROPYPATH) with ember and the workloads built as .mpy for it; the
+    package is linked in a temporary folder for as long as the context lasts."""
     micropython = find_micropython()
     target = interpreter_target(micropython)
-    label = f"mpy{target.mpy}-{target.arch or 'bytecode'}"
-    runtime = build_tree([RUNTIME_DIR], target, label, subdir="runtime").out_dir
-    programs = build_tree([WORKLOADS_DIR], target, label, subdir="bench-heap").out_dir
+    runtime = build_tree([RUNTIME_DIR], target, target.build_label, subdir="runtime").out_dir
+    programs = build_tree([WORKLOADS_DIR], target, target.build_label,
+                          subdir="bench-heap").out_dir
     with tempfile.TemporaryDirectory(prefix="ember-heap-") as tmp:
         (Path(tmp) / "ember").symlink_to(runtime)  # the package, as /lib/ember on a board
         # .frozen first, as on a board: asyncio is the interpreter's own
-        path = os.pathsep.join([".frozen", tmp, str(programs)])
+        yield micropython, os.pathsep.join([".frozen", tmp, str(programs)])
+
+
+def measure_heaps() -> dict[str, int]:
+    """{JSON key: smallest heap in bytes} for each workload in WORKLOADS."""
+    with prepared() as (micropython, path):
         return {key: smallest_heap(micropython, path, program)
                 for key, program in WORKLOADS.items()}

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from host_tools.bench import heap
-from host_tools.deploy import build_tree
-from host_tools.paths import RUNTIME_DIR
-from host_tools.sim.interpreter import find_micropython
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[Path, str]]:
     """(interpreter, MICROPYPATH) as measure_heaps() prepares them."""
-    micropython = find_micropython()
-    target = heap.interpreter_target(micropython)
-    label = f"mpy{target.mpy}-{target.arch or 'bytecode'}"
-    runtime = build_tree([RUNTIME_DIR], target, label, subdir="runtime").out_dir
-    programs = build_tree([heap.WORKLOADS_DIR], target, label, subdir="bench-heap").out_dir
-    with tempfile.TemporaryDirectory(prefix="ember-heap-test-") as tmp:
-        (Path(tmp) / "ember").symlink_to(runtime)
-        yield micropython, os.pathsep.join([".frozen", tmp, str(programs)])
+    with heap.prepared() as prepared:
+        yield prepared
 
 
 def test_the_socket_pingpong_runs_in_a_10_kb_heap(setup: tuple[Path, str]) -> None:
