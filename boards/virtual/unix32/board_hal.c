@@ -1,0 +1,198 @@
+// ember's virtual board: the parts of a microcontroller port's HAL the unix port lacks.
+//
+// Written for ember (not copied): the unix port reads its console with \n turned into \r and
+// writes text unchanged, counting on a terminal to add \r. A board does neither: bytes from
+// the host reach the REPL as sent, and text output ends lines in \r\n. The linker's --wrap
+// (mpconfigvariant.mk) sends the unix HAL's two functions here. sys.stdin/stdout/stderr are
+// a board's (shared/runtime/sys_stdio_mphal.c), so text is cooked and .buffer is raw.
+//
+// Also the `_vboard` module: the flash chip, a block device over the descriptor the
+// supervisor opened on the board's flash image (EMBER_SIM_FLASH_FD), so no path of the host
+// is ever named from inside the interpreter.
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "py/mphal.h"
+#include "py/runtime.h"
+#include "py/reader.h"
+#include "py/stream.h"
+#include "extmod/vfs.h"
+
+// The board's console: sys_stdio_mphal.c asks whether stdin has a byte.
+static uintptr_t board_stdio_poll(uintptr_t poll_flags) {
+    uintptr_t ret = 0;
+    struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+    if ((poll_flags & MP_STREAM_POLL_RD) && poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
+        ret |= MP_STREAM_POLL_RD;
+    }
+    if (poll_flags & MP_STREAM_POLL_WR) {
+        ret |= MP_STREAM_POLL_WR;
+    }
+    return ret;
+}
+#undef mp_hal_stdio_poll
+#define mp_hal_stdio_poll board_stdio_poll
+#include "shared/runtime/sys_stdio_mphal.c"
+
+int __wrap_mp_hal_stdin_rx_chr(void) {
+    unsigned char c;
+    ssize_t ret;
+    MP_HAL_RETRY_SYSCALL(ret, read(STDIN_FILENO, &c, 1), {});
+    return ret == 1 ? c : CHAR_CTRL_D;  // the host end closed: as a Ctrl-D, like the unix HAL
+}
+
+void __wrap_mp_hal_stdout_tx_strn_cooked(const char *str, size_t len) {
+    const char *end = str + len;
+    while (str < end) {
+        const char *newline = memchr(str, '\n', end - str);
+        if (newline == NULL) {
+            mp_hal_stdout_tx_strn(str, end - str);
+            return;
+        }
+        if (newline > str) {
+            mp_hal_stdout_tx_strn(str, newline - str);
+        }
+        mp_hal_stdout_tx_strn("\r\n", 2);
+        str = newline + 1;
+    }
+}
+
+// The unix port reads a script from stdin when stdin is not a terminal (main.c); the
+// console here is always one, and with no POSIX file reader built that path has nothing to
+// read through: it fails as a board would fail to open a host file.
+void mp_reader_new_file_from_fd(mp_reader_t *reader, int fd, bool close_fd) {
+    mp_raise_OSError(MP_ENOENT);
+}
+
+// A whole number from the supervisor's environment, or `otherwise`.
+mp_int_t vboard_setting(const char *name, mp_int_t otherwise) {
+    const char *value = getenv(name);
+    return value && *value ? strtol(value, NULL, 0) : otherwise;
+}
+
+// ---------------------------------------------------------------------------------------
+// _vboard.Flash(): the board's flash chip, the block protocol vfs.VfsLfs2 mounts.
+typedef struct _vboard_flash_obj_t {
+    mp_obj_base_t base;
+    int fd;
+    uint32_t block_size;
+    uint32_t block_count;
+} vboard_flash_obj_t;
+
+static const mp_obj_type_t vboard_flash_type;
+
+static mp_obj_t vboard_flash_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
+    const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 0, 0, false);
+    int fd = vboard_setting("EMBER_SIM_FLASH_FD", -1);
+    off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+    if (size <= 0) {
+        mp_raise_OSError(MP_ENODEV);
+    }
+    vboard_flash_obj_t *self = mp_obj_malloc(vboard_flash_obj_t, type);
+    self->fd = fd;
+    self->block_size = vboard_setting("EMBER_SIM_BLOCK_SIZE", 4096);
+    self->block_count = size / self->block_size;
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static mp_obj_t vboard_flash_transfer(size_t n_args, const mp_obj_t *args, bool write) {
+    vboard_flash_obj_t *self = MP_OBJ_TO_PTR(args[0]);
+    mp_uint_t block = mp_obj_get_int(args[1]);
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(args[2], &buf, write ? MP_BUFFER_READ : MP_BUFFER_WRITE);
+    mp_uint_t offset = n_args > 3 ? mp_obj_get_int(args[3]) : 0;
+    uint64_t start = (uint64_t)block * self->block_size + offset;
+    if (start + buf.len > (uint64_t)self->block_count * self->block_size) {
+        mp_raise_OSError(MP_EIO);
+    }
+    size_t done = 0;
+    while (done < buf.len) {
+        ssize_t n = write
+            ? pwrite(self->fd, (const byte *)buf.buf + done, buf.len - done, start + done)
+            : pread(self->fd, (byte *)buf.buf + done, buf.len - done, start + done);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            mp_raise_OSError(MP_EIO);
+        }
+        done += n;
+    }
+    return MP_OBJ_NEW_SMALL_INT(0);
+}
+
+static mp_obj_t vboard_flash_readblocks(size_t n_args, const mp_obj_t *args) {
+    return vboard_flash_transfer(n_args, args, false);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(vboard_flash_readblocks_obj, 3, 4,
+    vboard_flash_readblocks);
+
+static mp_obj_t vboard_flash_writeblocks(size_t n_args, const mp_obj_t *args) {
+    return vboard_flash_transfer(n_args, args, true);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(vboard_flash_writeblocks_obj, 3, 4,
+    vboard_flash_writeblocks);
+
+static mp_obj_t vboard_flash_ioctl(mp_obj_t self_in, mp_obj_t op_in, mp_obj_t arg_in) {
+    vboard_flash_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    switch (mp_obj_get_int(op_in)) {
+        case MP_BLOCKDEV_IOCTL_BLOCK_COUNT:
+            return MP_OBJ_NEW_SMALL_INT(self->block_count);
+        case MP_BLOCKDEV_IOCTL_BLOCK_SIZE:
+            return MP_OBJ_NEW_SMALL_INT(self->block_size);
+        case MP_BLOCKDEV_IOCTL_BLOCK_ERASE: {
+            // An erased block reads 0xFF, as a NOR flash sector does.
+            uint64_t start = (uint64_t)mp_obj_get_int(arg_in) * self->block_size;
+            byte erased[256];
+            memset(erased, 0xff, sizeof(erased));
+            for (uint32_t done = 0; done < self->block_size; done += sizeof(erased)) {
+                if (pwrite(self->fd, erased, sizeof(erased), start + done) != sizeof(erased)) {
+                    return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+                }
+            }
+            return MP_OBJ_NEW_SMALL_INT(0);
+        }
+        default:
+            return MP_OBJ_NEW_SMALL_INT(0);  // init, deinit, sync: every write is already out
+    }
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(vboard_flash_ioctl_obj, vboard_flash_ioctl);
+
+static const mp_rom_map_elem_t vboard_flash_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_readblocks), MP_ROM_PTR(&vboard_flash_readblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_writeblocks), MP_ROM_PTR(&vboard_flash_writeblocks_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ioctl), MP_ROM_PTR(&vboard_flash_ioctl_obj) },
+};
+static MP_DEFINE_CONST_DICT(vboard_flash_locals, vboard_flash_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    vboard_flash_type, MP_QSTR_Flash, MP_TYPE_FLAG_NONE,
+    make_new, vboard_flash_make_new,
+    locals_dict, &vboard_flash_locals);
+
+// _vboard.boot(): (run main.py?, stay in the raw REPL?) for this start, from the supervisor.
+static mp_obj_t vboard_boot(void) {
+    mp_obj_t items[2] = {
+        mp_obj_new_bool(vboard_setting("EMBER_SIM_MAIN", 1)),
+        mp_obj_new_bool(vboard_setting("EMBER_SIM_RAW", 0)),
+    };
+    return mp_obj_new_tuple(2, items);
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(vboard_boot_obj, vboard_boot);
+
+static const mp_rom_map_elem_t vboard_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__vboard) },
+    { MP_ROM_QSTR(MP_QSTR_Flash), MP_ROM_PTR(&vboard_flash_type) },
+    { MP_ROM_QSTR(MP_QSTR_boot), MP_ROM_PTR(&vboard_boot_obj) },
+};
+static MP_DEFINE_CONST_DICT(vboard_module_globals, vboard_module_globals_table);
+
+const mp_obj_module_t mp_module_vboard = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&vboard_module_globals,
+};
+MP_REGISTER_MODULE(MP_QSTR__vboard, mp_module_vboard);

@@ -1,0 +1,68 @@
+// ember's virtual board: feature level and settings read before the unix port's own.
+// ember_config.h (MP_CONFIGFILE) then overrides what the unix port sets unconditionally.
+
+// A microcontroller port's feature level (rp2, esp32, stm32 use EXTRA_FEATURES); a profile
+// may lower it with -DMICROPY_CONFIG_ROM_LEVEL=... in CFLAGS_EXTRA.
+#ifndef MICROPY_CONFIG_ROM_LEVEL
+#define MICROPY_CONFIG_ROM_LEVEL (MICROPY_CONFIG_ROM_LEVEL_EXTRA_FEATURES)
+#endif
+
+// sys.path as on a board: frozen code first, then /lib (set by the frozen boot module).
+#define MICROPY_PY_SYS_PATH_DEFAULT ".frozen"
+
+// As on a board: float as the profile says (double unless cut), mpz long ints.
+#ifndef MICROPY_FLOAT_IMPL
+#define MICROPY_FLOAT_IMPL (MICROPY_FLOAT_IMPL_DOUBLE)
+#endif
+#ifndef MICROPY_LONGINT_IMPL
+#define MICROPY_LONGINT_IMPL (MICROPY_LONGINT_IMPL_MPZ)
+#endif
+
+// Exceptions can still be reported when the heap is full, and .mpy files load.
+#define MICROPY_ENABLE_EMERGENCY_EXCEPTION_BUF (1)
+#define MICROPY_EMERGENCY_EXCEPTION_BUF_SIZE (256)
+#define MICROPY_PERSISTENT_CODE_LOAD (1)
+#define MICROPY_PY_GC_COLLECT_RETVAL (1)
+#define MICROPY_MEM_STATS (1)
+#define MICROPY_DEBUG_PRINTERS (1)  // `micropython -v` only: to stderr, never the console
+#define MICROPY_MALLOC_USES_ALLOCATED_SIZE (1)
+#define MICROPY_OPT_COMPUTED_GOTO (1)
+#define MICROPY_ERROR_REPORTING (MICROPY_ERROR_REPORTING_NORMAL)
+#define MICROPY_REPL_EMACS_WORDS_MOVE (1)
+#define MICROPY_USE_READLINE_HISTORY (0)
+
+// The unix time module (sleep, ticks, localtime); select.poll on descriptors.
+#define MICROPY_PY_TIME (1)
+#define MICROPY_PY_TIME_TIME_TIME_NS (1)
+#define MICROPY_PY_TIME_CUSTOM_SLEEP (1)
+#define MICROPY_PY_TIME_INCLUDEFILE "ports/unix/modtime.c"
+#define MICROPY_PY_SELECT_POSIX_OPTIMISATIONS (1)
+#define MICROPY_PY_SELECT_SELECT (0)
+#define MICROPY_PY_OS_URANDOM (0)
+
+// A board's machine module (boards/virtual/unix32/inc/machine.c), in firmware, not heap.
+#define MICROPY_PY_MACHINE (1)
+#define MICROPY_PY_MACHINE_MEMX (0)  // the unix port maps /dev/mem: host memory
+#define MICROPY_PY_MACHINE_RESET (1)
+#define MICROPY_PY_MACHINE_BARE_METAL_FUNCS (1)
+#define MICROPY_PY_MACHINE_PIN_BASE (1)
+#define MICROPY_PY_MACHINE_PULSE (0)
+#define MICROPY_PY_MACHINE_UART (1)
+#define MICROPY_PY_MACHINE_UART_INCLUDEFILE "inc/machine_uart.c"
+#define MICROPY_PY_MACHINE_UART_READCHAR_WRITECHAR (1)
+#define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (0)  // machine.c has its own
+
+// A board's stdio objects (shared/runtime/sys_stdio_mphal.c, included by board_hal.c).
+#define MICROPY_PY_SYS_STDFILES (1)
+#define MICROPY_PY_SYS_STDIO_BUFFER (1)
+
+// A board has littlefs on its flash (MICROPY_VFS_LFS2, the unix port's default) and a
+// ROMFS; not the host's filesystem.
+#define MICROPY_VFS_ROM (1)
+#define MICROPY_VFS_ROM_IOCTL (0)
+
+// No TLS library in this build (socket and ssl are the host's network): hashlib keeps its
+// built-in sha256, as most boards without networking have.
+#define MICROPY_PY_CRYPTOLIB (0)
+#define MICROPY_PY_HASHLIB_MD5 (0)
+#define MICROPY_PY_HASHLIB_SHA1 (0)
