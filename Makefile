@@ -5,7 +5,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean firmware
+# MicroPython's source for the virtual boards' firmware (a clone or a release .tar.gz); the
+# release tarball beside this checkout when there is one. Builds are cached in build/.
+MICROPY_DIR ?= $(wildcard $(abspath $(CURDIR)/../shared/micropython/micropython-1.28.0.tar.gz))
+export MICROPY_DIR
+export EMBER_BUILD_DIR ?= $(CURDIR)/build
+# Debian packages the virtual firmware build needs (a 32-bit C library for gcc -m32).
+DEB_PACKAGES := gcc-multilib
+# Profiles whose virtual firmware differ (the others share one of these builds).
+VIRTUAL_BOARDS := rp2-pico esp8266-generic samd21-generic
+
+.PHONY: setup toolchain virtual-firmware demo test lint bench clean firmware
 
 setup: $(STAMP)
 
@@ -15,25 +25,44 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# gcc -m32 must link a static 32-bit program; as root (CI) the set-up installs what it lacks.
+toolchain:
+	@probe() { echo 'int main(void){return 0;}' | gcc -m32 -static -x c - -o /dev/null 2>/dev/null; }; \
+	if probe; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(DEB_PACKAGES) for the virtual boards' 32-bit firmware"; \
+		(apt-get install -y -q $(DEB_PACKAGES) || (apt-get update -q && apt-get install -y -q $(DEB_PACKAGES))) >/dev/null; \
+	else \
+		echo "ember: virtual boards need $(DEB_PACKAGES) (sudo apt-get install $(DEB_PACKAGES)); without it they run the 64-bit PyPI interpreter"; \
+	fi
+
+virtual-firmware: $(STAMP) toolchain
+	@if [ -z "$(MICROPY_DIR)" ]; then \
+		echo "ember: no MicroPython source (set MICROPY_DIR): virtual boards run the 64-bit PyPI interpreter"; \
+	else for board in $(VIRTUAL_BOARDS); do \
+		$(BIN)/ember -q firmware build --virtual --board $$board >/dev/null || exit 1; \
+	done; fi
+
+demo: virtual-firmware
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
-test: $(STAMP)
+test: virtual-firmware
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: virtual-firmware
+	$(BIN)/ember bench firmware --json
 	$(BIN)/ember bench loop --json
 	$(BIN)/ember bench push --json
 	$(BIN)/ember bench faults --json
 
-# A cut-down MicroPython with the runtime frozen in:
-#   make firmware BOARD=rp2-pico MICROPY_DIR=~/src/micropython
+# MicroPython with the runtime frozen in, for a board's real port or its virtual target:
+#   make firmware BOARD=rp2-pico MICROPY_DIR=~/src/micropython [VIRTUAL=1]
 firmware: $(STAMP)
-	$(BIN)/python -m host_tools.firmware_build --board "$(BOARD)" --micropy-dir "$(MICROPY_DIR)"
+	$(BIN)/ember firmware build --board "$(BOARD)" $(if $(VIRTUAL),--virtual)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -62,7 +62,10 @@ def cmd_sim_start(args: argparse.Namespace) -> int:
         power_cut_after=args.power_cut_after,
         noise=args.noise,
         noise_seed=args.noise_seed,
+        firmware=Path(args.firmware) if args.firmware else None,
     )
+    if record.warning and not args.quiet:
+        print(f"ember: {record.warning}", file=sys.stderr)
     print(record.to_json() if args.json else record.port)
     return 0
 
@@ -225,11 +228,40 @@ def cmd_flash(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_firmware_build(args: argparse.Namespace) -> int:
+    from host_tools import firmware_build
+
+    if not args.board:
+        raise CommandError("firmware build needs --board NAME (one of: "
+                           + ", ".join(boards.profile_names()) + ")")
+    if args.dry_run and not args.virtual:
+        print(" ".join(firmware_build.port_command(args.board, args.micropython,
+                                                   jobs=args.jobs, extra=args.extra)))
+        return 0
+    result = firmware_build.build_firmware(args.board, args.micropython, virtual=args.virtual,
+                                           jobs=args.jobs, extra=args.extra)
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        state = "cached" if result.cached else f"built in {result.seconds:.1f} s"
+        print(result.image)
+        if not args.quiet:
+            print(f"{result.board} ({result.target}, MicroPython {result.micropython}): "
+                  f"{state}; text {result.text} B, data {result.data} B, bss {result.bss} B",
+                  file=sys.stderr)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.bench == "loop":
         from host_tools.bench.loop import run_loop_bench
 
         result = run_loop_bench(port=args.port, board=args.board, round_trips=args.round_trips)
+    elif args.bench == "firmware":
+        from host_tools.bench.firmware import run_firmware_bench
+
+        result = run_firmware_bench(board=args.board or "esp8266-generic",
+                                    micropython=args.micropython)
     elif args.bench == "faults":
         from host_tools.bench.faults import run_fault_campaign
 
@@ -305,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flip or drop bytes at this rate per byte, both directions")
     p.add_argument("--noise-seed", type=int, default=0, help="seed of the noise")
     p.add_argument("--json", action="store_true", help="print port, UARTs, pid as JSON")
+    p.add_argument("--firmware", metavar="IMAGE",
+                   help="run this virtual firmware image (default: the board's, built on "
+                        "first use from $MICROPY_DIR)")
     p.set_defaults(handler=cmd_sim_start)
     p = sim.add_parser("stop", help="stop a virtual board")
     p.add_argument("sim_port", nargs="?", metavar="PORT")
@@ -343,11 +378,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--romfs", nargs="*", metavar="SRC", default=None,
                    help="build SRC (default .) and the runtime into a ROMFS image, mount at /rom")
     p.set_defaults(handler=cmd_flash)
+    firmware = verbs.add_parser("firmware", help="build MicroPython with ember frozen in"
+                                ).add_subparsers(dest="firmware_verb", required=True,
+                                                 metavar="FIRMWARE_VERB")
+    p = firmware.add_parser("build", help="build the board's firmware (cached)")
+    p.add_argument("--micropython", metavar="SRC",
+                   help="MicroPython source tree or .tar.gz (default: $MICROPY_DIR)")
+    p.add_argument("--virtual", action="store_true",
+                   help="the board's virtual target (32-bit unix port) instead of its port")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--dry-run", action="store_true",
+                   help="port builds: write the manifest, print the make command")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count(), help="parallel jobs")
+    p.add_argument("extra", nargs="*", metavar="VAR=VALUE",
+                   help="port builds: more make variables")
+    p.set_defaults(handler=cmd_firmware_build)
     p = verbs.add_parser("safe-mode", help="boot guard and crash-loop recovery")
     p.add_argument("action", choices=("install", "enter", "leave", "status"))
     p.set_defaults(handler=cmd_safe_mode)
-    p = verbs.add_parser("bench", help="benchmarks: loop (runtime), push (file sync), faults")
-    p.add_argument("bench", choices=("loop", "push", "faults"))
+    p = verbs.add_parser("bench", help="benchmarks: loop (runtime), push (file sync), faults, "
+                         "firmware (heap and size against a stock build)")
+    p.add_argument("bench", choices=("loop", "push", "faults", "firmware"))
+    p.add_argument("--micropython", metavar="SRC",
+                   help="firmware: MicroPython source (default: $MICROPY_DIR)")
     p.add_argument("--small", action="store_true", help="faults: a short campaign")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--baud", type=int, default=115200, help="push: virtual link baud")

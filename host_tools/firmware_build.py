@@ -1,35 +1,35 @@
-"""`make firmware`: MicroPython's own port build with the ember runtime frozen in, and cuts.
+"""`ember firmware build`: MicroPython built from source with the ember runtime frozen in.
 
-A thin wrapper, documented rather than clever: it writes a freeze manifest that includes the
+Two targets. `--virtual`: the board's virtual firmware, the 32-bit unix port with ember's
+variant (host_tools/virtual_firmware.py), which every virtual board runs. Without it: the
+board's real port, built by the port's own make with a freeze manifest that includes the
 port's base manifest (the modules the board needs to boot and mount its filesystem) and
-ember's firmware/manifest.py, then runs the port's make with that manifest, the board's
-MicroPython BOARD name, a build folder of its own, and the profile's feature cuts. Frozen
-bytecode runs from flash, so the runtime costs no RAM for its code. No package registry
-carries MicroPython's source: point MICROPY_DIR at a clone (with the port's toolchain set up,
-and `make -C $MICROPY_DIR/ports/<port> BOARD=<BOARD> submodules` run once, or pass
---submodules).
+ember's firmware/manifest.py, the board's MicroPython BOARD name, a build folder of its own,
+and the profile's feature cuts. Frozen bytecode runs from flash, so the runtime costs no RAM
+for its code. A real port builds on a user's clone with its submodules and toolchain
+(`make -C $MICROPY_DIR/ports/<port> BOARD=<BOARD> submodules` once).
 
+    ember firmware build --board esp8266-generic --virtual --micropython micropython-1.28.0.tar.gz
     make firmware BOARD=rp2-pico MICROPY_DIR=~/src/micropython
-    python -m host_tools.firmware_build --board rp2-pico --micropy-dir ~/src/micropython
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools import micropython_source, virtual_firmware
 from host_tools.boards import BoardProfile, load_profile
-from host_tools.errors import CommandError, EmberError
-from host_tools.paths import FIRMWARE_DIR, PROJECT_DIR
+from host_tools.errors import CommandError
+from host_tools.micropython_source import MICROPY_DIR_ENV
+from host_tools.paths import FIRMWARE_DIR
+from host_tools.virtual_firmware import FirmwareBuild
 
-MICROPY_DIR_ENV = "MICROPY_DIR"
 EMBER_MANIFEST = FIRMWARE_DIR / "manifest.py"
-OUTPUT_DIR = PROJECT_DIR / "build" / "firmware"
 BUILD_SUFFIX = "-ember"  # build-<BOARD>-ember: never mixed with a stock build's objects
 
 
@@ -102,8 +102,8 @@ def manifest_text(profile: BoardProfile, ember_manifest: Path = EMBER_MANIFEST) 
     )
 
 
-def write_manifest(profile: BoardProfile, out_dir: Path = OUTPUT_DIR) -> Path:
-    """Writes build/firmware/<board>/manifest.py and returns its absolute path."""
+def write_manifest(profile: BoardProfile, out_dir: Path) -> Path:
+    """Writes <out_dir>/<board>/manifest.py and returns its absolute path."""
     path = (out_dir / profile.name / "manifest.py").resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(manifest_text(profile))
@@ -138,9 +138,10 @@ def submodules_command(profile: BoardProfile, micropy_dir: Path) -> list[str]:
 def check_micropy_dir(value: str | None) -> Path:
     """MICROPY_DIR must name a MicroPython clone (it has py/ and ports/)."""
     if not value:
-        raise CommandError(f"{MICROPY_DIR_ENV} is not set: point it at a MicroPython clone, "
-                           "e.g. make firmware BOARD=rp2-pico MICROPY_DIR=~/src/micropython "
-                           "(git clone https://github.com/micropython/micropython)")
+        raise CommandError(f"{MICROPY_DIR_ENV} is not set: point it (or --micropython) at a "
+                           "MicroPython clone, e.g. make firmware BOARD=rp2-pico "
+                           "MICROPY_DIR=~/src/micropython (git clone --branch v1.28.0 "
+                           "https://github.com/micropython/micropython)")
     path = Path(value).expanduser()
     if not path.is_dir():
         raise CommandError(f"{MICROPY_DIR_ENV}={value}: no such folder")
@@ -157,55 +158,36 @@ def check_toolchain(profile: BoardProfile) -> None:
                            f"install {how}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="make firmware", description="Build MicroPython with the ember runtime frozen in.")
-    parser.add_argument("--board", default=os.environ.get("BOARD"),
-                        help="board profile, e.g. rp2-pico (default: $BOARD)")
-    parser.add_argument("--micropy-dir", default=os.environ.get(MICROPY_DIR_ENV),
-                        help=f"MicroPython clone (default: ${MICROPY_DIR_ENV})")
-    parser.add_argument("--submodules", action="store_true",
-                        help="fetch the port's git submodules first")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="write the manifest, print the make command, run nothing")
-    parser.add_argument("--out-dir", type=Path, default=OUTPUT_DIR,
-                        help="where the generated manifest goes (default: build/firmware)")
-    parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count(),
-                        help="parallel make jobs (default: CPU count)")
-    parser.add_argument("extra", nargs="*", metavar="VAR=VALUE",
-                        help="more make variables for the port build")
-    return parser
+def port_command(board: str, micropython: str | None, *, jobs: int | None = None,
+                 extra: list[str] | None = None) -> list[str]:
+    """The real port's build command for the board (its freeze manifest written first)."""
+    profile = load_profile(board)
+    port_build(profile)
+    micropy_dir = check_micropy_dir(micropython or os.environ.get(MICROPY_DIR_ENV))
+    manifest = write_manifest(profile, virtual_firmware.build_root() / "port")
+    return firmware_command(profile, micropy_dir, manifest, extra=extra, jobs=jobs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if not args.board:
-            raise CommandError("BOARD is not set: e.g. make firmware BOARD=rp2-pico "
-                               "MICROPY_DIR=...")
-        profile = load_profile(args.board)
-        port_build(profile)
-        micropy_dir = check_micropy_dir(args.micropy_dir)
-        manifest = write_manifest(profile, args.out_dir)
-        command = firmware_command(profile, micropy_dir, manifest, extra=args.extra,
-                                   jobs=args.jobs)
-        if args.dry_run:
-            print(" ".join(command))
-            return 0
-        check_toolchain(profile)
-        if args.submodules:
-            _run(submodules_command(profile, micropy_dir))
-        _run(command)
-    except EmberError as error:
-        print(f"make firmware: {error}", file=sys.stderr)
-        return 1
+def build_firmware(board: str, micropython: str | None, *, virtual: bool = False,
+                   jobs: int | None = None, extra: list[str] | None = None) -> FirmwareBuild:
+    """Builds the board's firmware: its virtual target, or its real port."""
+    profile = load_profile(board)
+    if virtual:
+        return virtual_firmware.build(profile, micropython_source.resolve(micropython), jobs)
+    command = port_command(board, micropython, jobs=jobs, extra=extra)
+    micropy_dir = check_micropy_dir(micropython or os.environ.get(MICROPY_DIR_ENV))
+    check_toolchain(profile)
+    started = time.monotonic()
+    _run(command)
     out = build_dir(profile, micropy_dir)
-    images = sorted(out.glob("firmware*" + Path(port_build(profile).image).suffix))
-    for image in images or [out / port_build(profile).image]:
-        print(image)
-    print(f"flash it with: ember flash --board {profile.name} --firmware "
-          f"{(images or [out / port_build(profile).image])[0]}", file=sys.stderr)
-    return 0
+    spec = port_build(profile)
+    images = sorted(out.glob("firmware*" + Path(spec.image).suffix)) or [out / spec.image]
+    elf = out / "firmware.elf"
+    text, data, bss = virtual_firmware.image_sizes(elf) if elf.is_file() else (0, 0, 0)
+    return FirmwareBuild(board=profile.name, port=profile.port, target="port",
+                         image=str(images[0]), text=text, data=data, bss=bss,
+                         seconds=round(time.monotonic() - started, 1), cached=False,
+                         micropython="")
 
 
 def _run(command: list[str]) -> None:
@@ -217,6 +199,3 @@ def _run(command: list[str]) -> None:
         raise CommandError(f"{' '.join(command[:3])} ... exited {result.returncode} "
                            "(MicroPython's build output is above)")
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -416,9 +416,12 @@ def wait_for_port(port: str, timeout: float) -> None:
 def write_firmware(port: str, image: Path, board: str | None, quiet: bool = False, *,
                    port_timeout: float = PORT_TIMEOUT_S, **options: object) -> None:
     """Writes a firmware image with the board's flasher, then waits for its serial port."""
-    if "://" not in port and registry.find(port) is not None:
-        raise CommandError(f"{port} is a virtual board: it runs the MicroPython unix "
-                           "interpreter and has no firmware to flash (leave out --firmware)")
+    record = registry.find(port) if "://" not in port else None
+    if record is not None:
+        from host_tools.sim import launcher
+
+        launcher.reflash(record, image)  # the image is checked there: a 32-bit x86 build
+        return
     if board is None:
         raise CommandError("--board is needed to know the flasher (no profile matches "
                            f"{port}); e.g. --board rp2-pico")

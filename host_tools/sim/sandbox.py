@@ -1,0 +1,52 @@
+"""Runs a virtual board's firmware in a folder of its own, in an empty root where allowed.
+
+The firmware is built without a host filesystem (no VfsPosix), so no call inside it names a
+host path. This is the second wall: the interpreter starts in its state's `root` folder,
+which holds only its firmware image, and where the machine allows it (root, or an
+unprivileged user namespace) that folder becomes its whole filesystem with chroot. Written
+by hand: subprocess runs `confine` between fork and exec.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+FIRMWARE_NAME = "firmware"  # the board's firmware image inside its root folder
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+
+
+def root_dir(state_dir: Path) -> Path:
+    return state_dir / "root"
+
+
+def firmware_path(state_dir: Path) -> Path:
+    return root_dir(state_dir) / FIRMWARE_NAME
+
+
+def _unshare_as_root() -> None:
+    """A user and mount namespace in which this process is root (so it may chroot)."""
+    uid, gid = os.getuid(), os.getgid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"),
+                       ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def confine(root: str) -> None:
+    """Between fork and exec: a new session, then the root folder as cwd (and as / if we may).
+
+    The command is run as ./firmware, which names the image either way."""
+    os.setsid()
+    try:
+        if os.geteuid() != 0:
+            _unshare_as_root()
+        os.chroot(root)
+        os.chdir("/")
+    except OSError:
+        os.chdir(root)

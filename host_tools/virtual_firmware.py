@@ -1,0 +1,212 @@
+"""Builds a board's virtual firmware: MicroPython's unix port, 32-bit, with ember frozen in.
+
+The build is ember's own variant (boards/virtual/unix32: a board's HAL, machine module and
+boot, no host filesystem) compiled with `gcc -m32` against a MicroPython source, plus the
+profile's cuts. A build is cached by everything that makes it: the source, the variant's
+files, the frozen runtime and the cuts; profiles with the same cuts share one. Builds go
+under the build folder (EMBER_BUILD_DIR, else the user's cache), never into the source.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from host_tools import micropython_source
+from host_tools.boards import BoardProfile
+from host_tools.errors import CommandError
+from host_tools.micropython_source import Source
+from host_tools.paths import FIRMWARE_DIR, PROJECT_DIR
+
+BUILD_DIR_ENV = "EMBER_BUILD_DIR"
+VARIANT_DIR = PROJECT_DIR / "boards" / "virtual" / "unix32"
+IMAGE_NAME = "micropython"
+META_NAME = "firmware.json"
+CC_32 = "gcc -m32"
+TOOLCHAIN_HELP = "install Debian's gcc-multilib (apt-get install gcc-multilib)"
+
+
+@dataclass(frozen=True)
+class VirtualCuts:
+    """What a profile's virtual firmware leaves in or out, as its real firmware does."""
+
+    rom_level: str = "EXTRA_FEATURES"  # MICROPY_CONFIG_ROM_LEVEL_<this>, the port's own
+    network: bool = False  # socket: the host's network stands in for the board's Wi-Fi
+    defines: tuple[str, ...] = ()  # the port's own settings on top of its level
+
+    def make_args(self) -> list[str]:
+        cflags = [f"-DMICROPY_CONFIG_ROM_LEVEL=MICROPY_CONFIG_ROM_LEVEL_{self.rom_level}",
+                  *(f"-D{d}" for d in self.defines)]
+        return [f"CFLAGS_EXTRA={' '.join(cflags)}", f"MICROPY_PY_SOCKET={int(self.network)}"]
+
+
+# From each port's mpconfigport.h: every port ember serves is EXTRA_FEATURES but the SAMD21
+# (ports/samd/mcu/samd21/mpconfigmcu.h: BASIC_FEATURES, terse errors, no complex numbers, and
+# on a board without external flash no deflate); the ESP8266, ESP32 and Pico W have
+# networking. All use single-precision float and mpz long ints, as the variant does.
+VIRTUAL_CUTS: dict[str, VirtualCuts] = {
+    "esp8266-generic": VirtualCuts(network=True),
+    "esp32-generic": VirtualCuts(network=True),
+    "rp2-pico-w": VirtualCuts(network=True),
+    "samd21-generic": VirtualCuts(
+        rom_level="BASIC_FEATURES",
+        defines=("MICROPY_ERROR_REPORTING=MICROPY_ERROR_REPORTING_TERSE",
+                 "MICROPY_PY_BUILTINS_COMPLEX=0", "MICROPY_PY_DEFLATE=0"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FirmwareBuild:
+    """A built firmware image and what `ember firmware build --json` says of it."""
+
+    board: str
+    port: str
+    target: str
+    image: str
+    text: int
+    data: int
+    bss: int
+    seconds: float
+    cached: bool
+    micropython: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def build_root() -> Path:
+    override = os.environ.get(BUILD_DIR_ENV)
+    return (Path(override).expanduser() if override else
+            micropython_source.cache_dir() / "build").resolve() / "firmware"
+
+
+def cuts_for(profile: BoardProfile) -> VirtualCuts:
+    return VIRTUAL_CUTS.get(profile.name, VirtualCuts())
+
+
+def _tree_digest(digest: hashlib._Hash, root: Path) -> None:
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+def build_key(source: Source, extra: list[str]) -> str:
+    """What a build is cached by: the source, the variant, the frozen runtime and the cuts."""
+    digest = hashlib.sha256(source.identity.encode() + b"\0" + " ".join(extra).encode())
+    _tree_digest(digest, VARIANT_DIR)
+    _tree_digest(digest, FIRMWARE_DIR / "ember")
+    digest.update((FIRMWARE_DIR / "manifest.py").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def check_toolchain() -> None:
+    """gcc must build and link a 32-bit program (Debian: gcc-multilib)."""
+    if shutil.which("gcc") is None:
+        raise CommandError(f"the virtual target builds with {CC_32}: gcc not found; "
+                           f"{TOOLCHAIN_HELP}")
+    probe = subprocess.run(
+        ["gcc", "-m32", "-static", "-x", "c", "-", "-o", os.devnull],
+        input=b"#include <stdio.h>\nint main(void){return 0;}\n", capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise CommandError(f"{CC_32} cannot build a 32-bit program here; {TOOLCHAIN_HELP}")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder per output folder at a time (two test workers may ask for one build)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _make(command: list[str], log: Path, what: str) -> None:
+    with open(log, "ab") as out:
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-6:]
+        raise CommandError(f"{what} failed (exit {result.returncode}; log {log}): "
+                           + " | ".join(tail))
+
+
+def mpy_cross(source: Source, jobs: int) -> Path:
+    """mpy-cross of this source, built once into ember's build folder, not the source."""
+    out = build_root() / f"mpy-cross-{hashlib.sha256(source.identity.encode()).hexdigest()[:12]}"
+    program = out / "mpy-cross"
+    with _locked(out.with_suffix(".lock")):
+        if not program.is_file():
+            out.mkdir(parents=True, exist_ok=True)
+            _make(["make", "-C", str(source.mpy_cross_dir), f"-j{jobs}", f"BUILD={out}"],
+                  out / "build.log", "building mpy-cross")
+    return program
+
+
+def image_sizes(image: Path) -> tuple[int, int, int]:
+    result = subprocess.run(["size", str(image)], capture_output=True, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or len(lines) < 2:
+        return 0, 0, 0
+    text, data, bss = (int(v) for v in lines[1].split()[:3])
+    return text, data, bss
+
+
+def _build(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
+           target: str, jobs: int) -> FirmwareBuild:
+    meta = out / META_NAME
+    image = out / IMAGE_NAME
+    with _locked(out.with_suffix(".lock")):
+        if meta.is_file() and image.is_file():
+            return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
+                                    "cached": True})
+        check_toolchain()
+        started = time.monotonic()
+        compiler = mpy_cross(source, jobs)
+        objects = out / "obj"
+        objects.mkdir(parents=True, exist_ok=True)
+        _make(["make", "-C", str(source.root / "ports" / "unix"), f"-j{jobs}",
+               f"BUILD={objects}", f"CC={CC_32}", f"LD={CC_32}",
+               f"MICROPY_MPYCROSS={compiler}", *make_args],
+              out / "build.log", f"building the {target} firmware")
+        shutil.copy2(objects / IMAGE_NAME, image)
+        text, data, bss = image_sizes(image)
+        result = FirmwareBuild(board=board, port=port, target=target, image=str(image),
+                               text=text, data=data, bss=bss,
+                               seconds=round(time.monotonic() - started, 1), cached=False,
+                               micropython=source.version)
+        meta.write_text(json.dumps(result.to_json()))
+        return result
+
+
+def build(profile: BoardProfile, source: Source, jobs: int | None = None) -> FirmwareBuild:
+    """The profile's virtual firmware, built now or taken from the cache."""
+    extra = cuts_for(profile).make_args()
+    out = build_root() / f"virtual-{build_key(source, extra)}"
+    return _build(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *extra], board=profile.name,
+                  port="unix", target="virtual", jobs=jobs or os.cpu_count() or 1)
+
+
+# The stock build a board's figures are compared with: the unix port's standard variant, also
+# 32-bit, without ember. Its libffi, mbedtls and berkeley-db are git submodules a release
+# tarball does not carry, so those three features are left out of it.
+STOCK_ARGS = ["VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_SSL=0",
+              "MICROPY_SSL_MBEDTLS=0", "MICROPY_PY_BTREE=0"]
+
+
+def build_stock(source: Source, jobs: int | None = None) -> FirmwareBuild:
+    digest = hashlib.sha256((source.identity + " ".join(STOCK_ARGS)).encode()).hexdigest()[:16]
+    return _build(source, build_root() / f"stock-{digest}", STOCK_ARGS, board="", port="unix",
+                  target="stock", jobs=jobs or os.cpu_count() or 1)
