@@ -127,13 +127,15 @@ class Board:
     @classmethod
     def virtual(cls, board: str, *, baud: int | None = None, timeout: float = 30.0,
                 transcript: Transcript | None = None, heap_bytes: int | None = None,
-                state_dir: Path | None = None) -> Board:
+                state_dir: Path | None = None, frozen_runtime: bool = True) -> Board:
         """Starts a virtual board of profile `board` (its heap overridden by heap_bytes, its
-        flash kept in state_dir if given) and returns a Board that owns it."""
+        flash kept in state_dir if given, its firmware without ember if not frozen_runtime)
+        and returns a Board that owns it."""
         profile = load_profile(board)
         if heap_bytes:
             profile = dataclasses.replace(profile, heap_bytes=heap_bytes)
-        sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes, state_dir=state_dir)
+        sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes, state_dir=state_dir,
+                           frozen_runtime=frozen_runtime)
         sim.__enter__()
         assert sim.record is not None
         uarts = {int(n): path for n, path in sim.record.uarts.items()}

@@ -222,7 +222,11 @@ def cmd_flash(args: argparse.Namespace) -> int:
             return 0
         with progress_bar("installing runtime", args.quiet) as progress:
             result = deploy.install_runtime(link, board=board, progress=progress)
-    if not args.quiet:
+    if args.quiet:
+        return 0
+    if result is None:
+        print("runtime frozen into the board's firmware: nothing to install")
+    else:
         print(f"runtime installed in {deploy.RUNTIME_DEST}: {len(result.sent)} sent, "
               f"{len(result.unchanged)} unchanged")
     return 0

@@ -8,10 +8,11 @@ from host_tools import compiler
 from host_tools.boards import load_profile
 from host_tools.compiler import BuildResult, Target
 from host_tools.link import Link
-from host_tools.paths import PROJECT_DIR, RUNTIME_DIR
+from host_tools.paths import FIRMWARE_DIR, PROJECT_DIR, RUNTIME_DIR
 from host_tools.push import Progress, PushResult, plan, push
 
 RUNTIME_DEST = "/lib/ember"
+FROZEN_PROBE = FIRMWARE_DIR / "frozen_runtime.py"
 BUILD_BASE = PROJECT_DIR / "build"
 
 
@@ -54,9 +55,18 @@ def push_project(
                        window=window_for(board))
 
 
+def runtime_frozen(link: Link) -> bool:
+    """Whether the board's firmware has the ember runtime frozen in (ember's own builds)."""
+    return link.exec(FROZEN_PROBE.read_text(encoding="utf-8")).strip() == b"1"
+
+
 def install_runtime(link: Link, *, board: str | None = None,
-                    progress: Progress | None = None) -> PushResult:
-    """Installs firmware/ember as .mpy under /lib/ember (only what is missing or outdated)."""
+                    progress: Progress | None = None) -> PushResult | None:
+    """Installs firmware/ember as .mpy under /lib/ember (only what is missing or outdated);
+    None, installing nothing, where the firmware has the runtime frozen in (a /lib copy
+    would never be imported: '.frozen' comes first on a board's sys.path)."""
+    if runtime_frozen(link):
+        return None
     target, label = board_target(link, board)
     built = build_tree([RUNTIME_DIR], target, label, subdir="runtime")
     files = plan(pushable(built), RUNTIME_DEST)

@@ -102,7 +102,7 @@ class EmberSession:
                      uarts=uarts, transcript=self.transcript(f"{self.worker}-{name}"))
 
     def virtual(self, label: str, heap_bytes: int | None = None,
-                state_dir: Path | None = None) -> Board:
+                state_dir: Path | None = None, frozen_runtime: bool = True) -> Board:
         """A new virtual board of the chosen profile (stopped at session end at the latest)."""
         board = Board.virtual(
             self.config.getoption("ember_board"),
@@ -111,6 +111,7 @@ class EmberSession:
             transcript=self.transcript(label),
             heap_bytes=heap_bytes,
             state_dir=state_dir,
+            frozen_runtime=frozen_runtime,
         )
         self._extra.append(board)
         return board
@@ -119,24 +120,28 @@ class EmberSession:
         """The board a device module runs on: this worker's, or for a module that asks for
         a heap of its own, a virtual board with that heap, kept for the module's tests."""
         heap = module_heap(path)
-        if heap is None or self.config.getoption("ember_port"):
+        package = module_package(path)
+        if (heap is None and package is None) or self.config.getoption("ember_port"):
             return self.board()
         if self._module_board is not None and self._module_board[0] != path:
             self._module_board[1].close()
             self._extra.remove(self._module_board[1])
             self._module_board = None
         if self._module_board is None:
-            self._module_board = (path, self._small_heap_board(path, heap))
+            frozen = package != "mpy"
+            board = (self._small_heap_board(path, heap, frozen) if heap is not None
+                     else self.virtual(f"{self.worker}-{path.stem}", frozen_runtime=frozen))
+            self._module_board = (path, board)
         return self._module_board[1]
 
-    def _small_heap_board(self, path: Path, heap: int) -> Board:
+    def _small_heap_board(self, path: Path, heap: int, frozen_runtime: bool) -> Board:
         # A small heap cannot run the push receiver beside the test: files go onto the
         # flash from a board with the profile's heap, which then restarts with the small one
-        # on the same flash. (The launcher adds the simulator's own heap on top.)
+        # on the same flash.
         state = Path(tempfile.mkdtemp(prefix="ember-heap-"))
         self._states.append(state)
         label = f"{self.worker}-{path.stem}-heap{heap}"
-        loader = self.virtual(label, state_dir=state)
+        loader = self.virtual(label, state_dir=state, frozen_runtime=frozen_runtime)
         loader.install_runtime()
         for extra in module_extras(path, self.config.rootpath):
             loader.push_once(extra, "/lib")
@@ -144,7 +149,7 @@ class EmberSession:
         installed = set(loader.installed)
         loader.close()
         self._extra.remove(loader)
-        board = self.virtual(label, heap, state_dir=state)
+        board = self.virtual(label, heap, state_dir=state, frozen_runtime=frozen_runtime)
         board.installed |= installed
         return board
 
@@ -165,6 +170,7 @@ class EmberSession:
         for local in RUNTIME_DIR.glob("*.py"):
             paths[f"{RUNTIME_DEST}/{local.name}"] = local
             paths[local.name] = local  # the name mpy-cross gives the installed .mpy
+            paths[f"ember/{local.name}"] = local  # the name of the frozen runtime's code
         return paths
 
     def close(self) -> None:
@@ -272,6 +278,13 @@ def module_heap(path: Path) -> int | None:
         return None
     scale = {"k": 1024, "m": 1024 * 1024}.get(value[-1].lower(), 1)
     return int(value.rstrip("kKmM")) * scale
+
+
+def module_package(path: Path) -> str | None:
+    """`# ember: package=mpy`: the module tests the runtime as installed from .mpy files, on
+    a virtual board whose firmware has no ember frozen in (stock firmware, as most users
+    have); without it, device modules run against the firmware's frozen runtime."""
+    return module_pragmas(path).get("package")
 
 
 def module_extras(path: Path, root: Path) -> list[Path]:

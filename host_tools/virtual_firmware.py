@@ -191,12 +191,17 @@ def _build(source: Source, out: Path, make_args: list[str], *, board: str, port:
         return result
 
 
-def build(profile: BoardProfile, source: Source, jobs: int | None = None) -> FirmwareBuild:
-    """The profile's virtual firmware, built now or taken from the cache."""
+def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
+          runtime: bool = True) -> FirmwareBuild:
+    """The profile's virtual firmware, built now or taken from the cache. `runtime=False`
+    leaves ember out (the board as a user of stock firmware has it: ember goes to /lib)."""
     extra = cuts_for(profile).make_args()
+    if not runtime:
+        extra.append(f"FROZEN_MANIFEST={VARIANT_DIR / 'manifest_bare.py'}")
     out = build_root() / f"virtual-{build_key(source, extra)}"
     return _build(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *extra], board=profile.name,
-                  port="unix", target="virtual", jobs=jobs or os.cpu_count() or 1)
+                  port="unix", target="virtual" if runtime else "virtual-bare",
+                  jobs=jobs or os.cpu_count() or 1)
 
 
 # The stock build a board's figures are compared with: the unix port's standard variant, also

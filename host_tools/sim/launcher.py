@@ -39,8 +39,9 @@ def gc_arena_bytes(heap_bytes: int) -> int:
     return -(-heap_bytes * 524 // 512) + 32
 
 
-def firmware_for(profile: BoardProfile) -> tuple[Path | None, str]:
-    """The profile's virtual firmware (built on first use), or None and why not."""
+def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | None, str]:
+    """The profile's virtual firmware (built on first use; with the ember runtime frozen in
+    unless `runtime` is False), or None and why not."""
     try:
         source = micropython_source.resolve(None)
     except CommandError:
@@ -49,7 +50,7 @@ def firmware_for(profile: BoardProfile) -> tuple[Path | None, str]:
         virtual_firmware.check_toolchain()
     except CommandError:
         return None, f"no 32-bit toolchain: {virtual_firmware.TOOLCHAIN_HELP}"
-    return Path(virtual_firmware.build(profile, source).image), ""
+    return Path(virtual_firmware.build(profile, source, runtime=runtime).image), ""
 
 
 def check_firmware_image(image: Path) -> None:
@@ -90,13 +91,15 @@ def start(
     noise_seed: int = 0,
     heap_bytes: int | None = None,
     firmware: Path | None = None,
+    frozen_runtime: bool = True,
 ) -> SimRecord:
     """Starts a virtual board in the background and returns its record once it is up.
 
     `baud=-1` takes the profile's default, `None` or 0 means unthrottled. Without
     `state_dir`, the board's flash lives in a temporary directory removed at stop.
     `heap_bytes` overrides the profile's heap (a test that must fit a smaller board); either
-    way the objects of programs get that much.
+    way the objects of programs get that much. `frozen_runtime=False` builds the board's
+    firmware without ember in it, as stock firmware is: the runtime then goes to /lib.
 
     The board runs `firmware` if given, else the firmware already in a kept state folder
     (what `ember flash --firmware` last wrote), else the profile's virtual firmware, built
@@ -114,7 +117,7 @@ def start(
     if firmware is not None:
         install_firmware(state, firmware)
     elif ephemeral or not sandbox.firmware_path(state).is_file():
-        built, reason = firmware_for(profile)
+        built, reason = firmware_for(profile, frozen_runtime)
         if built is not None:
             install_firmware(state, built)
         else:

@@ -50,6 +50,8 @@ PROMPT_ENDS = (FRIENDLY_PROMPT, b"... ", *RAW_PROMPT_ENDS)
 RAW_MARKER = b"\x1bember:raw\x1b"  # printed by sim_boot.py; never reaches the host
 MOUNTED_MARKER = b"\x1bember:mounted\x1b"  # likewise: the flash is at /, host files gone
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
+# The firmware's frozen boot (boards/virtual/unix32/frozen/_boot.py), run in the REPL's globals.
+BOOT_COMMAND = "__import__('_boot').start(globals())"
 BUFFER_LIMIT = 1 << 16
 WAITING_WCHANS = ("wait_woken", "n_tty_read")  # the interpreter blocks reading its terminal
 SIGINT_SETTLE_S = 1.0
@@ -195,7 +197,7 @@ class Supervisor:
             env[f"EMBER_SIM_UART{n}_FD"] = str(board_end.slave)
             pass_fds.append(board_end.slave)
         command = [f"./{sandbox.FIRMWARE_NAME}", "-X", f"heapsize={self.config.heap_bytes}",
-                   "-i", "-m", "_boot"]
+                   "-i", "-c", BOOT_COMMAND]
         return command, env, tuple(pass_fds)
 
     def fallback_command(self, run_main: bool, raw: bool) -> tuple[list[str], dict[str, str]]:

@@ -10,6 +10,7 @@
 // supervisor opened on the board's flash image (EMBER_SIM_FLASH_FD), so no path of the host
 // is ever named from inside the interpreter.
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,16 @@
 #include "py/reader.h"
 #include "py/stream.h"
 #include "extmod/vfs.h"
+
+// The GC heap at a low address, as on a board (RAM at 0x20000000 on Arm, 0x3FFxxxxx on the
+// ESP8266/ESP32): the unix port mallocs it, and glibc would mmap a heap of this size near
+// the top of a 32-bit address space. There an object's address is a negative int, so
+// id(obj), and select.poll's table that is keyed by it, make a long int at every call:
+// heap a board never spends. Below the mmap threshold malloc takes it from the program
+// break, just above the image. Runs before main().
+__attribute__((constructor)) static void board_heap_low(void) {
+    mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);  // glibc's most on a 32-bit build
+}
 
 // The board's console: sys_stdio_mphal.c asks whether stdin has a byte.
 static uintptr_t board_stdio_poll(uintptr_t poll_flags) {

@@ -1,8 +1,10 @@
-# Boot of ember's virtual board firmware: frozen in, run by `micropython -i -m _boot`.
+# Boot of ember's virtual board firmware: frozen in; the supervisor starts the firmware with
+# `-i -c "__import__('_boot').start(globals())"`, so boot.py and main.py run in the REPL's
+# own globals, as pyexec_file runs them on a board.
 #
 # What a board's firmware does before its REPL, and nothing more: mount the flash (littlefs2
 # on _vboard.Flash, the board's flash image) at /, put sys.path as a board has it, then run
-# boot.py and main.py in __main__'s globals, as pyexec_file does. There is no host
+# boot.py and main.py in the REPL's globals. There is no host
 # filesystem to leave: this firmware is built without VfsPosix. The two escape-framed
 # markers tell the supervisor when input may reach the REPL and when to enter the raw REPL
 # quietly (after a raw-REPL soft reset); it never passes them to the host.
@@ -44,14 +46,10 @@ def _run(path, into):
         sys.print_exception(e)
 
 
-def _start():
+def start(into):
     run_main, raw_after = _mount()
-    into = sys.modules["__main__"].__dict__
     _run("boot.py", into)
     if run_main:
         _run("main.py", into)
     if raw_after:
         sys.stdout.write("\x1bember:raw\x1b")
-
-
-_start()
