@@ -192,13 +192,24 @@ def test_syntax_error_is_reported_before_touching_the_board(tmp_path: Path) -> N
     assert one_line_error(result).startswith(f"ember: {script}:2:")
 
 
-def test_flash_installs_the_runtime_once(sim: VirtualBoard) -> None:
-    first = ember("--port", sim.port, "flash").stdout
-    assert "sent" in first
-    again = ember("--port", sim.port, "flash").stdout
-    assert "0 sent" in again
-    out = ember("--port", sim.port, "exec", "import ember; print(ember.__file__)").stdout
-    assert out.strip() == "/lib/ember/__init__.mpy"
+def test_flash_installs_the_runtime_once() -> None:
+    # Firmware without ember frozen in, as stock MicroPython is: the runtime goes to /lib.
+    with VirtualBoard("rp2-pico", baud=None, frozen_runtime=False) as bare:
+        first = ember("--port", bare.port, "flash").stdout
+        assert "sent" in first
+        again = ember("--port", bare.port, "flash").stdout
+        assert "0 sent" in again
+        out = ember("--port", bare.port, "exec", "import ember; print(ember.__file__)").stdout
+        assert out.strip() == "/lib/ember/__init__.mpy"
+
+
+def test_flash_leaves_a_frozen_runtime_alone(sim: VirtualBoard) -> None:
+    # ember's firmware has the runtime frozen in: a /lib copy would never be imported.
+    out = ember("--port", sim.port, "flash").stdout
+    assert out.strip() == "runtime frozen into the board's firmware: nothing to install"
+    out = ember("--port", sim.port, "exec",
+                "import ember, os; print(ember.__file__, 'lib' in os.listdir('/'))").stdout
+    assert out.split() == ["ember/__init__.py", "False"]
 
 
 def test_wrong_port_is_a_one_line_error() -> None:

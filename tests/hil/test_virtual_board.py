@@ -141,7 +141,7 @@ def test_ctrl_d_at_friendly_repl_soft_reboots_and_runs_main(
     console.expect(b"main ran")
     console.expect(b">>> ")
     console.write(b"print(MAIN + BOOTS)\r")
-    console.expect(b"\n2\n>>> ")  # unix print() ends lines with "\n" where a board sends "\r\n"
+    console.expect(b"\r\n2\r\n>>> ")  # a board's line ends, as its HAL cooks them
 
 
 def test_exec_after_soft_reset_needs_no_resume(sim: VirtualBoard) -> None:

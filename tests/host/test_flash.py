@@ -382,12 +382,18 @@ def test_write_firmware_needs_a_board(tmp_path: Path, port: str) -> None:
     one_line(error)
 
 
-def test_write_firmware_refuses_a_virtual_board(tmp_path: Path, port: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(flash.registry, "find", lambda path: object())
-    with pytest.raises(CommandError, match="is a virtual board") as error:
-        flash.write_firmware(port, tmp_path / "fw.uf2", "rp2-pico")
-    one_line(error)
+def test_write_firmware_on_a_virtual_board_swaps_its_image(
+        tmp_path: Path, port: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As esptool writes a real board's flash, a virtual board gets the image in place of its
+    # firmware (tests/hil/test_virtual_board.py swaps one for real).
+    from host_tools.sim import launcher
+
+    record = object()
+    swapped: list[tuple[object, Path]] = []
+    monkeypatch.setattr(flash.registry, "find", lambda path: record)
+    monkeypatch.setattr(launcher, "reflash", lambda rec, image: swapped.append((rec, image)))
+    flash.write_firmware(port, tmp_path / "micropython", None)
+    assert swapped == [(record, tmp_path / "micropython")]
 
 
 def test_write_firmware_missing_image(tmp_path: Path, port: str) -> None:

@@ -1,4 +1,5 @@
-"""`make firmware`: the port build command line, the freeze manifest, and MICROPY_DIR errors."""
+"""`ember firmware build` for real ports: the port build command line, the freeze manifest,
+and MICROPY_DIR errors (the virtual target is built for real in test_firmware_virtual.py)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ def micropy(tmp_path: Path) -> Path:
     return clone
 
 
-def run_module(*args: str, env_drop: tuple[str, ...] = ("MICROPY_DIR", "BOARD")
-               ) -> subprocess.CompletedProcess[str]:
+def run_build(*args: str, env_drop: tuple[str, ...] = ("MICROPY_DIR", "BOARD"),
+              build_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`ember firmware build ARGS` with MICROPY_DIR unset (and builds under build_dir)."""
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
-    return subprocess.run([sys.executable, "-m", "host_tools.firmware_build", *args],
+    if build_dir is not None:
+        env["EMBER_BUILD_DIR"] = str(build_dir)
+    return subprocess.run([sys.executable, "-m", "host_tools.cli", "firmware", "build", *args],
                           capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
 
 
@@ -97,33 +101,41 @@ def test_micropy_dir_checks(micropy: Path, tmp_path: Path) -> None:
 
 
 def test_missing_micropy_dir_exits_1_with_one_line() -> None:
-    result = run_module("--board", "rp2-pico")
+    result = run_build("--board", "rp2-pico")
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("make firmware: MICROPY_DIR is not set")
+    assert lines[0].startswith("ember: MICROPY_DIR is not set")
 
 
 def test_empty_micropy_dir_from_make_is_the_same_error() -> None:
-    # The Makefile passes --micropy-dir "$(MICROPY_DIR)", empty when unset.
-    result = run_module("--board", "rp2-pico", "--micropy-dir", "")
+    # The Makefile exports MICROPY_DIR, empty when no source is found.
+    result = run_build("--board", "rp2-pico", "--micropython", "")
     assert result.returncode == 1
     assert "MICROPY_DIR is not set" in result.stderr
 
 
+def test_virtual_build_without_a_source_names_the_ways_to_give_one() -> None:
+    result = run_build("--board", "rp2-pico", "--virtual")
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "no MicroPython source" in lines[0] and "MICROPY_DIR" in lines[0]
+
+
 def test_missing_board_and_unknown_board(micropy: Path) -> None:
-    result = run_module("--micropy-dir", str(micropy))
-    assert result.returncode == 1 and "BOARD is not set" in result.stderr
-    result = run_module("--board", "rp2-pcio", "--micropy-dir", str(micropy))
+    result = run_build("--micropython", str(micropy))
+    assert result.returncode == 1 and "needs --board NAME" in result.stderr
+    result = run_build("--board", "rp2-pcio", "--micropython", str(micropy))
     assert result.returncode == 1 and "did you mean 'rp2-pico'" in result.stderr
 
 
 def test_dry_run_prints_the_command(micropy: Path, tmp_path: Path) -> None:
-    result = run_module("--board", "stm32-pybv11", "--micropy-dir", str(micropy), "--dry-run",
-                        "-j", "2", "--out-dir", str(tmp_path))
+    result = run_build("--board", "stm32-pybv11", "--micropython", str(micropy), "--dry-run",
+                       "-j", "2", build_dir=tmp_path)
     assert result.returncode == 0, result.stderr
-    manifest = (tmp_path / "stm32-pybv11" / "manifest.py").resolve()
+    manifest = (tmp_path.resolve() / "firmware" / "port" / "stm32-pybv11" / "manifest.py")
     assert result.stdout.split() == ["make", "-C", str(micropy.resolve() / "ports" / "stm32"),
                                      "-j2", "BOARD=PYBV11", "BUILD=build-PYBV11-ember",
                                      f"FROZEN_MANIFEST={manifest}"]

@@ -240,7 +240,7 @@ def test_expect_failure_says_pattern_tail_and_transcript(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
         "*expected /goodbye/ on *: not within 0.5 s; got (last 600 chars):*",
-        "*'hello there\\n'*",
+        "*'hello there\\r\\n'*",  # the board's own line end
         "*full transcript: *ember-transcripts*.log"
         " (section '=== test_exp.py::test_expect_never')*",
     ])

@@ -4,7 +4,7 @@
 // writes text unchanged, counting on a terminal to add \r. A board does neither: bytes from
 // the host reach the REPL as sent, and text output ends lines in \r\n. The linker's --wrap
 // (mpconfigvariant.mk) sends the unix HAL's two functions here. sys.stdin/stdout/stderr are
-// a board's (shared/runtime/sys_stdio_mphal.c), so text is cooked and .buffer is raw.
+// a board's, so text is cooked and .buffer is raw.
 //
 // Also the `_vboard` module: the flash chip, a block device over the descriptor the
 // supervisor opened on the board's flash image (EMBER_SIM_FLASH_FD), so no path of the host
@@ -32,21 +32,156 @@ __attribute__((constructor)) static void board_heap_low(void) {
     mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);  // glibc's most on a 32-bit build
 }
 
-// The board's console: sys_stdio_mphal.c asks whether stdin has a byte.
-static uintptr_t board_stdio_poll(uintptr_t poll_flags) {
-    uintptr_t ret = 0;
-    struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
-    if ((poll_flags & MP_STREAM_POLL_RD) && poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN)) {
-        ret |= MP_STREAM_POLL_RD;
+// ---------------------------------------------------------------------------------------
+// sys.stdin, sys.stdout, sys.stderr: a board's (as shared/runtime/sys_stdio_mphal.c makes
+// them: text reads turn \r into \n, text writes are cooked, .buffer is raw both ways) that
+// also name their descriptor, so select.poll waits on the console itself rather than
+// polling it every millisecond: the same answers a board gives, at a host's cost.
+typedef struct _board_stdio_obj_t {
+    mp_obj_base_t base;
+    int fd;
+} board_stdio_obj_t;
+
+static mp_uint_t board_stdio_read(mp_obj_t self_in, void *buf, mp_uint_t size, int *errcode,
+    bool text) {
+    board_stdio_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (self->fd != STDIN_FILENO) {
+        *errcode = MP_EPERM;
+        return MP_STREAM_ERROR;
     }
-    if (poll_flags & MP_STREAM_POLL_WR) {
-        ret |= MP_STREAM_POLL_WR;
+    for (mp_uint_t i = 0; i < size; i++) {
+        int c = mp_hal_stdin_rx_chr();
+        ((byte *)buf)[i] = text && c == '\r' ? '\n' : c;
     }
-    return ret;
+    return size;
 }
-#undef mp_hal_stdio_poll
-#define mp_hal_stdio_poll board_stdio_poll
-#include "shared/runtime/sys_stdio_mphal.c"
+
+static mp_uint_t board_stdio_write(mp_obj_t self_in, const void *buf, mp_uint_t size,
+    int *errcode, bool text) {
+    board_stdio_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (self->fd == STDIN_FILENO) {
+        *errcode = MP_EPERM;
+        return MP_STREAM_ERROR;
+    }
+    if (text) {
+        mp_hal_stdout_tx_strn_cooked(buf, size);
+    } else {
+        mp_hal_stdout_tx_strn(buf, size);
+    }
+    return size;
+}
+
+static mp_uint_t board_stdio_text_read(mp_obj_t self, void *buf, mp_uint_t size, int *errcode) {
+    return board_stdio_read(self, buf, size, errcode, true);
+}
+static mp_uint_t board_stdio_text_write(mp_obj_t self, const void *buf, mp_uint_t size, int *errcode) {
+    return board_stdio_write(self, buf, size, errcode, true);
+}
+static mp_uint_t board_stdio_raw_read(mp_obj_t self, void *buf, mp_uint_t size, int *errcode) {
+    return board_stdio_read(self, buf, size, errcode, false);
+}
+static mp_uint_t board_stdio_raw_write(mp_obj_t self, const void *buf, mp_uint_t size, int *errcode) {
+    return board_stdio_write(self, buf, size, errcode, false);
+}
+
+static mp_uint_t board_stdio_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, int *errcode) {
+    board_stdio_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    switch (request) {
+        case MP_STREAM_POLL: {
+            struct pollfd pfd = { .fd = self->fd, .events = 0 };
+            pfd.events |= (arg & MP_STREAM_POLL_RD) ? POLLIN : 0;
+            pfd.events |= (arg & MP_STREAM_POLL_WR) ? POLLOUT : 0;
+            mp_uint_t ret = 0;
+            if (poll(&pfd, 1, 0) > 0) {
+                ret |= (pfd.revents & POLLIN) ? MP_STREAM_POLL_RD : 0;
+                ret |= (pfd.revents & POLLOUT) ? MP_STREAM_POLL_WR : 0;
+            }
+            return ret & arg;
+        }
+        case MP_STREAM_GET_FILENO:
+            return self->fd;
+        case MP_STREAM_CLOSE:
+        case MP_STREAM_FLUSH:
+            return 0;
+    }
+    *errcode = MP_EINVAL;
+    return MP_STREAM_ERROR;
+}
+
+static void board_stdio_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    board_stdio_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_printf(print, "<io.%s %d>", mp_obj_get_type_str(self_in), self->fd);
+}
+
+static const mp_stream_p_t board_stdio_raw_p = {
+    .read = board_stdio_raw_read,
+    .write = board_stdio_raw_write,
+    .ioctl = board_stdio_ioctl,
+    .is_text = false,
+};
+
+static const mp_rom_map_elem_t board_stdio_buffer_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&mp_stream_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&mp_stream_readinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&mp_stream_write_obj) },
+};
+static MP_DEFINE_CONST_DICT(board_stdio_buffer_locals, board_stdio_buffer_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    board_stdio_buffer_type, MP_QSTR_FileIO, MP_TYPE_FLAG_ITER_IS_STREAM,
+    print, board_stdio_print,
+    protocol, &board_stdio_raw_p,
+    locals_dict, &board_stdio_buffer_locals);
+
+static const board_stdio_obj_t board_stdin_buffer = {{&board_stdio_buffer_type}, STDIN_FILENO};
+static const board_stdio_obj_t board_stdout_buffer = {{&board_stdio_buffer_type}, STDOUT_FILENO};
+
+static mp_obj_t board_stdio_buffer_attr(mp_obj_t self_in) {
+    board_stdio_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    return MP_OBJ_FROM_PTR(self->fd == STDIN_FILENO ? &board_stdin_buffer : &board_stdout_buffer);
+}
+
+static void board_stdio_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest);
+
+static const mp_stream_p_t board_stdio_text_p = {
+    .read = board_stdio_text_read,
+    .write = board_stdio_text_write,
+    .ioctl = board_stdio_ioctl,
+    .is_text = true,
+};
+
+static const mp_rom_map_elem_t board_stdio_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&mp_stream_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&mp_stream_readinto_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readline), MP_ROM_PTR(&mp_stream_unbuffered_readline_obj)},
+    { MP_ROM_QSTR(MP_QSTR_readlines), MP_ROM_PTR(&mp_stream_unbuffered_readlines_obj)},
+    { MP_ROM_QSTR(MP_QSTR_write), MP_ROM_PTR(&mp_stream_write_obj) },
+    { MP_ROM_QSTR(MP_QSTR_flush), MP_ROM_PTR(&mp_stream_flush_obj) },
+    { MP_ROM_QSTR(MP_QSTR_close), MP_ROM_PTR(&mp_identity_obj) },
+    { MP_ROM_QSTR(MP_QSTR___enter__), MP_ROM_PTR(&mp_identity_obj) },
+    { MP_ROM_QSTR(MP_QSTR___exit__), MP_ROM_PTR(&mp_stream___exit___obj) },
+};
+static MP_DEFINE_CONST_DICT(board_stdio_locals, board_stdio_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    board_stdio_type, MP_QSTR_TextIOWrapper, MP_TYPE_FLAG_ITER_IS_STREAM,
+    print, board_stdio_print,
+    attr, board_stdio_attr,
+    protocol, &board_stdio_text_p,
+    locals_dict, &board_stdio_locals);
+
+// `.buffer` as an attribute, the rest from the locals table.
+static void board_stdio_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] == MP_OBJ_NULL && attr == MP_QSTR_buffer) {
+        dest[0] = board_stdio_buffer_attr(self_in);
+        return;
+    }
+    dest[1] = MP_OBJ_SENTINEL;  // not handled here: look in locals_dict
+}
+
+const board_stdio_obj_t mp_sys_stdin_obj = {{&board_stdio_type}, STDIN_FILENO};
+const board_stdio_obj_t mp_sys_stdout_obj = {{&board_stdio_type}, STDOUT_FILENO};
+const board_stdio_obj_t mp_sys_stderr_obj = {{&board_stdio_type}, STDERR_FILENO};
 
 int __wrap_mp_hal_stdin_rx_chr(void) {
     unsigned char c;

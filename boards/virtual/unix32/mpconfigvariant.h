@@ -85,7 +85,7 @@
 #define MICROPY_PY_MACHINE_UART_READCHAR_WRITECHAR (1)
 #define MICROPY_PY_MACHINE_DISABLE_IRQ_ENABLE_IRQ (0)  // machine.c has its own
 
-// A board's stdio objects (shared/runtime/sys_stdio_mphal.c, included by board_hal.c).
+// A board's stdio objects (board_hal.c: text cooked, .buffer raw).
 #define MICROPY_PY_SYS_STDFILES (1)
 #define MICROPY_PY_SYS_STDIO_BUFFER (1)
 
