@@ -42,6 +42,9 @@ _TOP_KEYS = (
 )
 _LINK_KEYS = ("kind", "baud", "usb_ids")
 _FLASH_KEYS = ("flasher", "chip")
+# MicroPython port -> the sys.platform its firmware reports (ports/<port>/mpconfigport.h).
+SYS_PLATFORM = {"esp8266": "esp8266", "esp32": "esp32", "rp2": "rp2", "stm32": "pyboard",
+                "samd": "samd"}
 _HIL_KEYS = ("uart", "tx_pin", "rx_pin")
 
 
@@ -377,3 +380,8 @@ class _Validator:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def sys_platform(profile: BoardProfile) -> str:
+    """What `sys.platform` says on the profile's board (its virtual firmware says the same)."""
+    return SYS_PLATFORM.get(profile.port, profile.port)

@@ -45,10 +45,6 @@ def profile_for_port(port: str) -> str | None:
     return None
 
 
-SYS_PLATFORM = {"esp8266": "esp8266", "esp32": "esp32", "rp2": "rp2", "stm32": "pyboard",
-                "samd": "samd"}  # MicroPython port -> its sys.platform
-
-
 def check_profile(link: Link, board: str) -> None:
     """Refuses a --board profile that is not the board on the port (a wrong .mpy arch or
     heap budget would follow from it)."""
@@ -62,7 +58,7 @@ def check_profile(link: Link, board: str) -> None:
             )
         return
     platform = link.eval("__import__('sys').platform")
-    expected = SYS_PLATFORM.get(profile.port, profile.port)
+    expected = boards.sys_platform(profile)
     if platform != expected:
         raise CommandError(
             f"the board on {link.port} reports sys.platform {platform!r}, but {profile.name} "

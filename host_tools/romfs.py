@@ -35,7 +35,6 @@ MOUNT_POINT = "/rom"
 RUNTIME_PREFIX = "lib/ember"
 RAM_IMAGE_PATH = "/romfs.img"
 CHUNK = 4096  # bytes per write, as mpremote's deploy
-UNIX_PLATFORMS = ("linux", "darwin")  # sys.platform of the unix port (the virtual board)
 SKIP_NAMES = {"__pycache__", ".DS_Store", compiler.INDEX_NAME}
 
 # vfs.rom_ioctl request numbers (extmod/vfs_rom_ioctl.h, as mpremote's commands.py uses them).
@@ -121,8 +120,8 @@ def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool |
                  progress: Progress | None = None) -> RomfsDeployment:
     """Writes the image to ROMFS partition `partition` and mounts it at /rom.
 
-    in_ram: True mounts a RAM copy (firmware without a partition); None does so only on the
-    unix port (the virtual board); False never does.
+    in_ram: True mounts a RAM copy (firmware without a partition); None does so only on a
+    virtual board; False never does.
     """
     if not image.startswith(VfsRomWriter.ROMFS_HEADER):
         raise CommandError("not a ROMFS image (no ROMFS header)")
@@ -134,7 +133,7 @@ def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool |
     if partitions > partition:
         return _write_partition(link, image, partition, progress)
     if in_ram is None:
-        in_ram = link.eval("sys.platform") in UNIX_PLATFORMS
+        in_ram = _is_virtual(link.port)
     if not in_ram:
         raise CommandError(
             f"this firmware has no ROMFS partition {partition} (vfs.rom_ioctl reports "
@@ -148,6 +147,13 @@ def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool |
         push(link, plan([(local, local.name)], "/"), dest="/", progress=progress)
     mount_in_ram(link, RAM_IMAGE_PATH)
     return RomfsDeployment("ram", len(image))
+
+
+def _is_virtual(port: str) -> bool:
+    """A virtual board (its firmware has no ROMFS partition) takes the RAM copy."""
+    from host_tools.sim import registry
+
+    return "://" not in port and registry.find(port) is not None
 
 
 def mount_in_ram(link: Link, path: str = RAM_IMAGE_PATH) -> None:

@@ -325,7 +325,7 @@ class Supervisor:
     def handle_control_bytes(self, data: bytes) -> bytes:
         assert self.proc is not None
         out = bytearray()
-        for byte in data:
+        for at, byte in enumerate(data):
             if byte == CTRL_C and self.running_code() and sigint_caught(self.proc.pid):
                 now = time.monotonic()
                 if now - self.sigint_at > 0.1:  # a second SIGINT before the first is handled
@@ -341,14 +341,20 @@ class Supervisor:
                 and not self.running_code()
             ):
                 self.soft_reset_from_raw_repl()
-                return b""  # what followed the reset request went to the old interpreter
+                # What the host typed after the reset request waits for the new firmware's
+                # raw REPL, as a board's UART buffer keeps it through a soft reset.
+                self.take_host_input(data[at + 1 :])
+                return b""
             out.append(byte)
         return bytes(out)
 
     def hold_input(self) -> bool:
-        """Whether host input must wait: the unix REPL flushes unread input when it starts."""
+        """Whether host input must wait: until the interpreter reads its terminal (as it starts,
+        and after a SIGINT), and during the quiet entry into the raw REPL after a reset."""
         if self.proc is None:
             return True
+        if self.quiet_raw_boot:
+            return True  # until the raw REPL is back: input typed during a reset goes there
         if not (self.boot_hold or self.sigint_at):
             return False
         if waiting_for_input(self.proc.pid):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import serial
 
 from host_tools.sim.launcher import VirtualBoard
 
@@ -35,3 +37,32 @@ def sim() -> Iterator[VirtualBoard]:
     """A fresh, unthrottled virtual rp2-pico, stopped after the test."""
     with VirtualBoard("rp2-pico", baud=None) as board:
         yield board
+
+
+class Console:
+    """A raw serial view of the board's console, reading with deadlines (never sleeping)."""
+
+    def __init__(self, port: str) -> None:
+        self.serial = serial.serial_for_url(port, timeout=0.05)
+        self.seen = b""
+
+    def write(self, data: bytes) -> None:
+        self.serial.write(data)
+
+    def expect(self, wanted: bytes, timeout: float = 10.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while wanted not in self.seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {wanted!r}, got {self.seen[-300:]!r}")
+            self.seen += self.serial.read(4096)
+        before, _, self.seen = self.seen.partition(wanted)
+        return before
+
+    def friendly_prompt(self) -> None:
+        self.write(b"\r\x03\x02")  # ctrl-C, ctrl-B: out of anything, into the friendly REPL
+        self.expect(b">>> ")
+        self.serial.reset_input_buffer()
+        self.seen = b""
+
+    def close(self) -> None:
+        self.serial.close()

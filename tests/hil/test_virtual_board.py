@@ -17,38 +17,9 @@ from host_tools.boards import load_profile
 from host_tools.sim import launcher, registry
 from host_tools.sim.launcher import SIM_OWN_HEAP, VirtualBoard
 
-from .conftest import mpremote
+from .conftest import Console, mpremote
 
 EMBER = str(Path(sys.executable).parent / "ember")
-
-
-class Console:
-    """A raw serial view of the board's console, reading with deadlines (never sleeping)."""
-
-    def __init__(self, port: str) -> None:
-        self.serial = serial.serial_for_url(port, timeout=0.05)
-        self.seen = b""
-
-    def write(self, data: bytes) -> None:
-        self.serial.write(data)
-
-    def expect(self, wanted: bytes, timeout: float = 10.0) -> bytes:
-        deadline = time.monotonic() + timeout
-        while wanted not in self.seen:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {wanted!r}, got {self.seen[-300:]!r}")
-            self.seen += self.serial.read(4096)
-        before, _, self.seen = self.seen.partition(wanted)
-        return before
-
-    def friendly_prompt(self) -> None:
-        self.write(b"\r\x03\x02")  # ctrl-C, ctrl-B: out of anything, into the friendly REPL
-        self.expect(b">>> ")
-        self.serial.reset_input_buffer()
-        self.seen = b""
-
-    def close(self) -> None:
-        self.serial.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "py/mphal.h"
@@ -182,6 +183,15 @@ static void board_stdio_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 const board_stdio_obj_t mp_sys_stdin_obj = {{&board_stdio_type}, STDIN_FILENO};
 const board_stdio_obj_t mp_sys_stdout_obj = {{&board_stdio_type}, STDOUT_FILENO};
 const board_stdio_obj_t mp_sys_stderr_obj = {{&board_stdio_type}, STDERR_FILENO};
+
+// The unix REPL sets its terminal modes with TCSAFLUSH as it starts and as it ends, which
+// throws away what the host has typed and the REPL not yet read. A board's UART keeps it
+// (a host types the next command while the board soft-resets after SystemExit): here the
+// modes change once the output is drained, and unread input stays.
+int __real_tcsetattr(int fd, int action, const struct termios *attrs);
+int __wrap_tcsetattr(int fd, int action, const struct termios *attrs) {
+    return __real_tcsetattr(fd, action == TCSAFLUSH ? TCSADRAIN : action, attrs);
+}
 
 int __wrap_mp_hal_stdin_rx_chr(void) {
     unsigned char c;

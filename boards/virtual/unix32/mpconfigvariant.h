@@ -56,6 +56,11 @@
 #define MICROPY_PY_SYS_MAXSIZE (1)
 #define MICROPY_PY_IO_IOBASE (1)
 #define MICROPY_PY_OS (1)
+#define MICROPY_PY_OS_UNAME (1)  // sysname: sys.platform; machine: board and MCU names
+#ifndef MICROPY_HW_BOARD_NAME
+#define MICROPY_HW_BOARD_NAME "ember virtual board"
+#endif
+#define MICROPY_HW_MCU_NAME "unix32"
 #define MICROPY_PY_JSON (1)
 #define MICROPY_PY_RE (1)
 #define MICROPY_PY_BINASCII (1)

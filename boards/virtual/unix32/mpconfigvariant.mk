@@ -25,7 +25,10 @@ CFLAGS += -DMP_CONFIGFILE='"ember_config.h"'
 # Bytes from the host pass to the REPL unchanged, and text output ends lines in \r\n, as
 # every bare-metal port's HAL does: board_hal.c wraps the unix HAL's two functions that differ.
 LDFLAGS_EXTRA += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdout_tx_strn_cooked
+# ... and typed input survives the REPL's terminal set-up, as in a board's UART buffer.
+LDFLAGS_EXTRA += -Wl,--wrap=tcsetattr
 # Static, so the supervisor can run it in an empty root where the machine allows.
 LDFLAGS_EXTRA += -static
 
-FROZEN_MANIFEST ?= $(VARIANT_DIR)/manifest.py
+# FROZEN_MANIFEST: written per build by host_tools/virtual_firmware.py (manifest_boot.py,
+# asyncio where the port freezes it, the ember runtime).
