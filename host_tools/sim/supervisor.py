@@ -140,7 +140,8 @@ class Supervisor:
         self.sigint_at = 0.0
         self.quiet_raw_boot = 0  # 0 normal; 1 waiting for ">>> "; 2 waiting for the raw banner
         self.pending_marker = b""
-        self.mounted = False  # sim_boot.py has put the flash at / (MOUNTED_MARKER seen)
+        self.mounted = False  # the boot has put the flash at / (MOUNTED_MARKER seen)
+        self.awaiting_raw = False  # a raw-REPL boot whose RAW_MARKER has not come yet
         self.before_mount = bytearray()  # host input that came before that
         self.stopping = False
         self.wake_r, self.wake_w = os.pipe()
@@ -174,6 +175,7 @@ class Supervisor:
         self.boot_hold = True
         self.mounted = False
         self.quiet_raw_boot = 0  # RAW_MARKER, after boot.py, starts the quiet raw entry
+        self.awaiting_raw = raw  # until RAW_MARKER comes
 
     def board_uid(self) -> str:
         return hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
@@ -353,8 +355,10 @@ class Supervisor:
         and after a SIGINT), and during the quiet entry into the raw REPL after a reset."""
         if self.proc is None:
             return True
-        if self.quiet_raw_boot:
-            return True  # until the raw REPL is back: input typed during a reset goes there
+        if not self.mounted or self.awaiting_raw or self.quiet_raw_boot:
+            # Booting: input typed during a reset waits for the REPL the board comes back
+            # to (the raw one after a raw-REPL reset), whatever the interpreter is doing.
+            return True
         if not (self.boot_hold or self.sigint_at):
             return False
         if waiting_for_input(self.proc.pid):
@@ -383,6 +387,7 @@ class Supervisor:
             before, after = data.split(RAW_MARKER, 1)
             self.track_and_emit(before)
             self.quiet_raw_boot = 1
+            self.awaiting_raw = False
             data = after
         else:
             # Keep back a tail that could be the start of a marker split across reads.

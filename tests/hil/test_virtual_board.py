@@ -276,10 +276,11 @@ def test_cli_start_prints_only_the_port_and_stop_cleans_up(tmp_path: Path) -> No
     listed = subprocess.run([EMBER, "sim", "list", "--json"], capture_output=True, text=True,
                             timeout=30, check=True).stdout
     assert port in [json.loads(line)["port"] for line in listed.splitlines()]
+    ours = _pty_identity(port)
     subprocess.run([EMBER, "sim", "stop", port], timeout=30, check=True)
     for pid in [record.pid, *interpreter_pids]:
         assert not _alive(pid), f"process {pid} outlived sim stop"
-    assert not os.path.exists(port), "the pseudo-terminal outlived sim stop"
+    assert _pty_identity(port) != ours, "the pseudo-terminal outlived sim stop"
     assert not os.path.exists(record.state_dir), "an ephemeral board's flash outlived it"
 
 
@@ -289,11 +290,21 @@ def test_virtual_board_context_leaves_nothing_behind() -> None:
         record = board.record
         children = _children(record.pid)
         mpremote(board.port, "exec", "print(1)")
+        ends = {end: _pty_identity(end) for end in [record.port, *record.uarts.values()]}
     for pid in [record.pid, *children]:
         assert not _alive(pid)
-    for end in [record.port, *record.uarts.values()]:
-        assert not os.path.exists(end)
+    for end, ours in ends.items():
+        assert _pty_identity(end) != ours, f"{end} outlived the board"
     assert launcher.registry.running() == []
+
+
+def _pty_identity(path: str) -> int | None:
+    """When the pty at `path` was made, or None if there is none: another test running
+    beside this one may open a new pty that takes the same number once ours is gone."""
+    try:
+        return os.stat(path).st_ctime_ns
+    except FileNotFoundError:
+        return None
 
 
 def _children(pid: int) -> list[int]:
