@@ -206,6 +206,8 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
         flash.write_firmware(port, Path(args.firmware), board=args.board or profile_for_port(port),
                              quiet=args.quiet)
+        if not args.quiet:
+            print(f"flashed {args.firmware}; the board has rebooted")
     with Link(port) as link:
         board = _board_name(args, link)
         if args.romfs is not None:
