@@ -234,20 +234,11 @@ class Supervisor:
 
     def drain_unread_input(self) -> bytes:
         """Takes back what the interpreter was sent but never read (still in its terminal)."""
-        unread = bytearray()
         os.set_blocking(self.interp_tty.slave, False)
         try:
-            while True:
-                try:
-                    chunk = os.read(self.interp_tty.slave, READ_CHUNK)
-                except (BlockingIOError, OSError):
-                    break
-                if not chunk:
-                    break
-                unread += chunk
+            return read_available(self.interp_tty.slave)
         finally:
             os.set_blocking(self.interp_tty.slave, True)
-        return bytes(unread)
 
     def on_interpreter_exit(self) -> None:
         assert self.proc is not None
@@ -427,13 +418,8 @@ class Supervisor:
         self.emit(data)
 
     def drain_interpreter_output(self) -> None:
-        while True:
-            try:
-                data = os.read(self.interp_tty.master, READ_CHUNK)
-            except (BlockingIOError, OSError):
-                return
-            if not data:
-                return
+        data = read_available(self.interp_tty.master)
+        if data:
             self.from_interpreter(data)
 
     def write_pending_to_interpreter(self) -> None:
@@ -587,6 +573,20 @@ class Supervisor:
                 import shutil
 
                 shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+
+def read_available(fd: int) -> bytes:
+    """All a non-blocking descriptor holds now."""
+    data = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, READ_CHUNK)
+        except (BlockingIOError, OSError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 def relay(fd: int, ready: dict[int, int], into: bytearray) -> None:

@@ -49,7 +49,7 @@ class Console:
     def write(self, data: bytes) -> None:
         self.serial.write(data)
 
-    def expect(self, wanted: bytes, timeout: float = 10.0) -> bytes:
+    def expect(self, wanted: bytes, timeout: float = 30.0) -> bytes:
         deadline = time.monotonic() + timeout
         while wanted not in self.seen:
             if time.monotonic() > deadline:

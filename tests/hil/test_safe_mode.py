@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import serial
 
 from host_tools.deploy import install_runtime
 from host_tools.link import Link
@@ -19,6 +17,8 @@ from host_tools.safe_mode import (
     safe_mode_status,
 )
 from host_tools.sim.launcher import VirtualBoard
+
+from .conftest import Console
 
 BOARD = "rp2-pico"
 SAFE_MESSAGE = b"ember: safe mode"
@@ -37,26 +37,6 @@ BROKEN_APP = "raise ValueError('broken app')\n"
 FIXED_APP = "import ember\nprint('app up')\nember.healthy()\n"
 BUSY_MAIN = "print('busy main')\nwhile True:\n    pass\n"
 RESETTING_MAIN = "import machine\nprint('resetting')\nmachine.reset()\n"
-
-
-class Console:
-    """The board's console read with deadlines (never sleeping); nothing is sent."""
-
-    def __init__(self, port: str) -> None:
-        self.serial = serial.serial_for_url(port, timeout=0.05)
-        self.seen = b""
-
-    def expect(self, wanted: bytes, timeout: float = 30.0) -> bytes:
-        deadline = time.monotonic() + timeout
-        while wanted not in self.seen:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {wanted!r}, got {self.seen[-400:]!r}")
-            self.seen += self.serial.read(4096)
-        before, _, self.seen = self.seen.partition(wanted)
-        return before
-
-    def close(self) -> None:
-        self.serial.close()
 
 
 @pytest.fixture
