@@ -14,6 +14,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,9 +104,10 @@ def _unpacked(tarball: Path, digest: str) -> Path:
             if done.is_file():
                 return Path(done.read_text().strip())
             raise
-    except (tarfile.TarError, OSError) as error:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise CommandError(f"{tarball}: cannot unpack ({error})") from None
+        reason = str(error).splitlines()[0].rstrip(":") or type(error).__name__
+        raise CommandError(f"{tarball}: cannot unpack it as a .tar.gz ({reason})") from None
     root = target / root_name if root_name else target
     done.write_text(str(root))
     return root

@@ -110,19 +110,20 @@ def start(
     if baud == -1:
         baud = default_baud(profile)
     ephemeral = state_dir is None
+    # Every check before anything is made: a wrong image leaves no folder behind.
+    image, warning = firmware, ""
+    if firmware is not None:
+        check_firmware_image(firmware)
+    elif ephemeral or not sandbox.firmware_path(state_dir).is_file():
+        image, reason = firmware_for(profile, frozen_runtime)
+        if image is None:
+            find_micropython()  # fail here, with the install hint, not in the background
+            warning = FALLBACK_WARNING.format(board=profile.name, reason=reason)
     state = Path(tempfile.mkdtemp(prefix=f"ember-{profile.name}-")) if ephemeral else state_dir
     assert state is not None
     state.mkdir(parents=True, exist_ok=True)
-    warning = ""
-    if firmware is not None:
-        install_firmware(state, firmware)
-    elif ephemeral or not sandbox.firmware_path(state).is_file():
-        built, reason = firmware_for(profile, frozen_runtime)
-        if built is not None:
-            install_firmware(state, built)
-        else:
-            find_micropython()  # fail here, with the install hint, not in the background
-            warning = FALLBACK_WARNING.format(board=profile.name, reason=reason)
+    if image is not None:
+        install_firmware(state, image)
     on_firmware = not warning
     heap = heap_bytes or profile.heap_bytes
     command = [

@@ -308,3 +308,27 @@ def test_reflash_of_a_board_on_the_fallback_is_refused() -> None:
                                 state_dir="/nonexistent", baud=None)
     with pytest.raises(SimError, match="PyPI interpreter"):
         launcher.reflash(record, Path(sys.executable))
+
+
+def test_sim_start_with_a_wrong_image_is_a_one_line_error(tmp_path: Path) -> None:
+    image = tmp_path / "firmware.bin"
+    image.write_bytes(b"\xe9" + bytes(4095))  # an ESP8266 image: not for a virtual board
+    before = {r.pid for r in registry.running()}
+    result = subprocess.run([EMBER, "sim", "start", "--board", "esp8266-generic",
+                             "--firmware", str(image)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a virtual board firmware" in lines[0], lines
+    assert {r.pid for r in registry.running()} == before  # nothing was left running
+
+
+def test_sim_start_runs_a_given_image(tmp_path: Path) -> None:
+    from host_tools import virtual_firmware
+
+    bare = virtual_firmware.build(load_profile("rp2-pico"), micropython_source.resolve(None),
+                                  runtime=False).image
+    with VirtualBoard("rp2-pico", baud=None, firmware=Path(bare)) as sim, \
+            Link(sim.port) as link:
+        out = link.exec("try:\n import ember\nexcept ImportError:\n print('no ember')")
+    assert out.strip() == b"no ember"
