@@ -14,21 +14,24 @@ from host_tools.sim.launcher import VirtualBoard
 
 BENCH_SCRIPT = FIRMWARE_DIR / "bench" / "bench_loop.py"
 BENCH_DEST = "/.ember/bench"  # ember's own folder: never listed or deleted as project files
-DEFAULT_BOARD = "rp2-pico"
+# A board with networking: the three loops move messages over loopback sockets there
+# (firmware/bench/bench_loop.py); ember's virtual rp2-pico, like the board, has no socket.
+DEFAULT_BOARD = "rp2-pico-w"
 
 
 def run_loop_bench(port: str | None = None, board: str | None = None,
                    round_trips: int = 2000) -> dict[str, object]:
     """Runs firmware/bench/bench_loop.py on the board (a virtual one unless port is given),
-    with the runtime installed as .mpy as users install it; returns its JSON. On a virtual
-    board, adds the smallest heap each ping-pong runs in (host_tools/bench/heap.py)."""
+    with the runtime its firmware has frozen in, else installed as .mpy as users install it
+    (`runtime` says which); returns its JSON. On a virtual board, adds the smallest heap
+    each ping-pong runs in (host_tools/bench/heap.py)."""
     virtual = port is None
     with ExitStack() as stack:
         if virtual:
             board = board or DEFAULT_BOARD
             port = stack.enter_context(VirtualBoard(board, baud=None)).port
         link = stack.enter_context(Link(port))
-        install_runtime(link, board=board)
+        runtime = "mpy" if install_runtime(link, board=board) is not None else "frozen"
         # The script goes compiled, as a user's program does: compiling 400 lines on the
         # board would take more heap than an ESP8266 has to spare.
         target, label = board_target(link, board)
@@ -40,6 +43,7 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
         out = link.exec(code, timeout=600).decode()
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     result["board"] = board or "unknown"
+    result["runtime"] = runtime
     if virtual:
         result.update(measure_heaps())
     return result
