@@ -12,7 +12,7 @@ export MICROPY_DIR
 export EMBER_BUILD_DIR ?= $(CURDIR)/build
 # Debian packages the virtual firmware build needs (a 32-bit C library for gcc -m32).
 DEB_PACKAGES := gcc-multilib
-# Profiles whose virtual firmware differ (the others share one of these builds).
+# The virtual firmware the tests use; other profiles' firmware is built on first use.
 VIRTUAL_BOARDS := rp2-pico esp8266-generic samd21-generic
 
 .PHONY: setup toolchain virtual-firmware demo test lint bench clean firmware

@@ -60,7 +60,7 @@ def resolve(value: str | None) -> Source:
         digest = _file_sha256(path)
         return _checked(_unpacked(path, digest), f"tarball:{digest}", value)
     if path.is_dir():
-        return _checked(path.resolve(), f"tree:{path.resolve()}", value)
+        return _checked(path.resolve(), f"tree:{path.resolve()}:{_tree_state(path)}", value)
     if not path.exists():
         raise CommandError(f"{value}: no such MicroPython source (a folder or a .tar.gz)")
     raise CommandError(f"{value}: not a MicroPython source (a folder or a .tar.gz)")
@@ -73,6 +73,27 @@ def _checked(root: Path, identity: str, named: str) -> Source:
     parts = dict(_VERSION_RE.findall(config.read_text(errors="replace")))
     version = ".".join(parts.get(k, "?") for k in ("MAJOR", "MINOR", "MICRO"))
     return Source(root=root, version=version, identity=identity)
+
+
+# What a virtual build reads of a tree: a change in any of these (a git checkout, an edit)
+# makes a new cache key, so the firmware is rebuilt.
+TREE_PARTS = ("py", "extmod", "shared", "ports/unix", "mpy-cross", "lib/littlefs", "lib/uzlib")
+
+
+def _tree_state(root: Path) -> str:
+    """A fingerprint of a source tree's build inputs: their paths, sizes and mtimes."""
+    digest = hashlib.sha256()
+    for part in TREE_PARTS:
+        base = root / part
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if "build" in path.relative_to(base).parts[:1] or not path.is_file():
+                continue
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)} {stat.st_size} {stat.st_mtime_ns}\n"
+                          .encode())
+    return digest.hexdigest()[:16]
 
 
 def _file_sha256(path: Path) -> str:
@@ -97,6 +118,8 @@ def _unpacked(tarball: Path, digest: str) -> Path:
             archive.extractall(scratch, filter="data")
         tops = [p for p in scratch.iterdir() if p.is_dir()]
         root_name = tops[0].name if len(tops) == 1 else ""
+        # The marker goes in before the rename: a whole tree is never without it.
+        (scratch / ".unpacked").write_text(str(target / root_name if root_name else target))
         try:
             scratch.rename(target)
         except OSError:  # another process unpacked it first
@@ -108,6 +131,4 @@ def _unpacked(tarball: Path, digest: str) -> Path:
         shutil.rmtree(scratch, ignore_errors=True)
         reason = str(error).splitlines()[0].rstrip(":") or type(error).__name__
         raise CommandError(f"{tarball}: cannot unpack it as a .tar.gz ({reason})") from None
-    root = target / root_name if root_name else target
-    done.write_text(str(root))
-    return root
+    return target / root_name if root_name else target

@@ -3,14 +3,16 @@
 The build is ember's own variant (boards/virtual/unix32: a board's HAL, machine module and
 boot, no host filesystem) compiled with `gcc -m32` against a MicroPython source, plus the
 profile's cuts. A build is cached by everything that makes it: the source, the variant's
-files, the frozen runtime and the cuts; profiles with the same cuts share one. Builds go
-under the build folder (EMBER_BUILD_DIR, else the user's cache), never into the source.
+files, the frozen runtime and the cuts; profiles of one port with the same cuts share one.
+Builds go under the build folder (EMBER_BUILD_DIR, else the user's cache), never into the
+source.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from host_tools import micropython_source
 from host_tools.boards import BoardProfile, sys_platform
@@ -45,7 +48,8 @@ class VirtualCuts:
     defines: tuple[str, ...] = ()  # the port's own settings on top of its level
     asyncio: bool = True  # frozen in, as the port's boards/manifest.py freezes it
     platform: str = "rp2"  # sys.platform, the port's own (MicroPython's test runner reads it)
-    board_name: str = "ember virtual board"  # os.uname().machine begins with it
+    board_name: str = "ember virtual board"  # os.uname().machine begins with it (per port,
+    # so that profiles of one port with the same cuts share a build)
 
     def make_args(self) -> list[str]:
         cflags = [f"-DMICROPY_CONFIG_ROM_LEVEL=MICROPY_CONFIG_ROM_LEVEL_{self.rom_level}",
@@ -102,10 +106,10 @@ def build_root() -> Path:
 def cuts_for(profile: BoardProfile) -> VirtualCuts:
     return dataclasses.replace(VIRTUAL_CUTS.get(profile.name, VirtualCuts()),
                                platform=sys_platform(profile),
-                               board_name=f"ember virtual {profile.name}")
+                               board_name=f"ember virtual {profile.port}")
 
 
-def _tree_digest(digest: hashlib._Hash, root: Path) -> None:
+def _tree_digest(digest: Any, root: Path) -> None:  # a hashlib object
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
 
@@ -119,10 +123,15 @@ def build_key(source: Source, extra: list[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+class ToolchainMissing(CommandError):
+    """No gcc that builds a 32-bit program here."""
+
+
+@functools.cache
 def check_toolchain() -> None:
-    """gcc must build and link a 32-bit program (Debian: gcc-multilib)."""
+    """gcc must build and link a 32-bit program (Debian: gcc-multilib); asked once."""
     if shutil.which("gcc") is None:
-        raise CommandError(f"the virtual target builds with {CC_32}: gcc not found; "
+        raise ToolchainMissing(f"the virtual target builds with {CC_32}: gcc not found; "
                            f"{TOOLCHAIN_HELP}")
     probe = subprocess.run(
         ["gcc", "-m32", "-static", "-x", "c", "-", "-o", os.devnull],
@@ -130,7 +139,7 @@ def check_toolchain() -> None:
         check=False,
     )
     if probe.returncode != 0:
-        raise CommandError(f"{CC_32} cannot build a 32-bit program here; {TOOLCHAIN_HELP}")
+        raise ToolchainMissing(f"{CC_32} cannot build a 32-bit program here; {TOOLCHAIN_HELP}")
 
 
 @contextmanager
@@ -214,6 +223,16 @@ def manifest_text(cuts: VirtualCuts, runtime: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_once(path: Path, text: str) -> None:
+    """Writes a build input, whole (a second builder never sees it half-written)."""
+    if path.is_file() and path.read_text() == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
           runtime: bool = True) -> FirmwareBuild:
     """The profile's virtual firmware, built now or taken from the cache. `runtime=False`
@@ -221,8 +240,7 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     cuts = cuts_for(profile)
     manifest = manifest_text(cuts, runtime)
     out = build_root() / f"virtual-{build_key(source, [*cuts.make_args(), manifest])}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifest.py").write_text(manifest)
+    _write_once(out / "manifest.py", manifest)
     return _build(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
                                 f"FROZEN_MANIFEST={out / 'manifest.py'}"],
                   board=profile.name, port="unix",

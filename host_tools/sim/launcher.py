@@ -46,11 +46,10 @@ def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | No
         source = micropython_source.resolve(None)
     except CommandError:
         return None, f"no MicroPython source: set {micropython_source.MICROPY_DIR_ENV}"
-    try:
-        virtual_firmware.check_toolchain()
-    except CommandError:
+    try:  # a cached build needs no toolchain; a new one checks for it first
+        return Path(virtual_firmware.build(profile, source, runtime=runtime).image), ""
+    except virtual_firmware.ToolchainMissing:
         return None, f"no 32-bit toolchain: {virtual_firmware.TOOLCHAIN_HELP}"
-    return Path(virtual_firmware.build(profile, source, runtime=runtime).image), ""
 
 
 def check_firmware_image(image: Path) -> None:

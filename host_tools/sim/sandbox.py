@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
 from pathlib import Path
 
 FIRMWARE_NAME = "firmware"  # the board's firmware image inside its root folder
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
 
 
 def root_dir(state_dir: Path) -> Path:
@@ -41,8 +44,12 @@ def _unshare_as_root() -> None:
 def confine(root: str) -> None:
     """Between fork and exec: a new session, then the root folder as cwd (and as / if we may).
 
-    The command is run as ./firmware, which names the image either way."""
+    The command is run as ./firmware, which names the image either way. The firmware dies
+    with its supervisor (even a SIGKILLed one), and can never gain privileges by exec."""
     os.setsid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     try:
         if os.geteuid() != 0:
             _unshare_as_root()

@@ -176,6 +176,8 @@ class Supervisor:
         self.mounted = False
         self.quiet_raw_boot = 0  # RAW_MARKER, after boot.py, starts the quiet raw entry
         self.awaiting_raw = raw  # until RAW_MARKER comes
+        self.pending_marker = b""
+        self.output_tail = b""
 
     def board_uid(self) -> str:
         return hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
@@ -230,6 +232,7 @@ class Supervisor:
         self.proc, self.pidfd = None, -1
         self.to_interp.clear()
         self.held.clear()
+        self.before_mount.clear()
         self.drain_unread_input()
 
     def drain_unread_input(self) -> bytes:
@@ -253,6 +256,7 @@ class Supervisor:
         if code == -signal.SIGUSR2 or (code < 0 and code != -signal.SIGUSR1):
             self.reset_cause = 2  # machine.HARD_RESET
             self.held.clear()  # a hard reset drops what the UART held
+            self.before_mount.clear()
             self.boot(run_main=True, raw=False)  # machine.reset() or a crash: a hard reset
         else:
             self.reset_cause = 5  # machine.SOFT_RESET
@@ -368,13 +372,14 @@ class Supervisor:
     def from_interpreter(self, data: bytes) -> None:
         data = self.pending_marker + data
         self.pending_marker = b""
-        if MOUNTED_MARKER in data:
+        # The markers count only while booting: a program that prints one is just output.
+        if not self.mounted and MOUNTED_MARKER in data:
             before, after = data.split(MOUNTED_MARKER, 1)
             self.from_interpreter(before)
             self.on_mounted()
             data = self.pending_marker + after
             self.pending_marker = b""
-        if RAW_MARKER in data:
+        if self.awaiting_raw and RAW_MARKER in data:
             before, after = data.split(RAW_MARKER, 1)
             self.track_and_emit(before)
             self.quiet_raw_boot = 1
@@ -384,7 +389,8 @@ class Supervisor:
             # Keep back a tail that could be the start of a marker split across reads.
             for keep in range(min(len(MOUNTED_MARKER) - 1, len(data)), 0, -1):
                 tail = data[-keep:]
-                if RAW_MARKER.startswith(tail) or MOUNTED_MARKER.startswith(tail):
+                if ((self.awaiting_raw and RAW_MARKER.startswith(tail))
+                        or (not self.mounted and MOUNTED_MARKER.startswith(tail))):
                     self.pending_marker = tail
                     data = data[:-keep]
                     break

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -223,6 +224,28 @@ void mp_reader_new_file_from_fd(mp_reader_t *reader, int fd, bool close_fd) {
     mp_raise_OSError(MP_ENOENT);
 }
 
+// Interrupts on this board are signals: SIGINT (Ctrl-C) and the machine.Timer signal.
+#define VBOARD_TIMER_SIGNAL (SIGRTMIN + 1)
+
+unsigned int vboard_irq_save(void) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, VBOARD_TIMER_SIGNAL);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    return sigismember(&old, VBOARD_TIMER_SIGNAL) ? 0 : 1;  // 1: they were enabled
+}
+
+void vboard_irq_restore(unsigned int state) {
+    if (state) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, VBOARD_TIMER_SIGNAL);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+    }
+}
+
 // A whole number from the supervisor's environment, or `otherwise`.
 mp_int_t vboard_setting(const char *name, mp_int_t otherwise) {
     const char *value = getenv(name);
@@ -301,8 +324,13 @@ static mp_obj_t vboard_flash_ioctl(mp_obj_t self_in, mp_obj_t op_in, mp_obj_t ar
         case MP_BLOCKDEV_IOCTL_BLOCK_SIZE:
             return MP_OBJ_NEW_SMALL_INT(self->block_size);
         case MP_BLOCKDEV_IOCTL_BLOCK_ERASE: {
-            // An erased block reads 0xFF, as a NOR flash sector does.
-            uint64_t start = (uint64_t)mp_obj_get_int(arg_in) * self->block_size;
+            // An erased block reads 0xFF, as a NOR flash sector does. No block past the
+            // chip's last: the image never grows.
+            mp_int_t block = mp_obj_get_int(arg_in);
+            if (block < 0 || (mp_uint_t)block >= self->block_count) {
+                return MP_OBJ_NEW_SMALL_INT(-MP_EIO);
+            }
+            uint64_t start = (uint64_t)block * self->block_size;
             byte erased[256];
             memset(erased, 0xff, sizeof(erased));
             for (uint32_t done = 0; done < self->block_size; done += sizeof(erased)) {

@@ -15,3 +15,11 @@
 #undef MICROPY_MACHINE_MEM_GET_READ_ADDR
 #undef MICROPY_MACHINE_MEM_GET_WRITE_ADDR
 #undef MICROPY_PLAT_DEV_MEM
+
+// A critical section blocks the signals that stand for interrupts (SIGINT, the Timer's), as
+// a board disables IRQs: the scheduler's queue is then never written by a Timer's signal
+// handler halfway through main code's micropython.schedule(). (Threads are off.)
+unsigned int vboard_irq_save(void);
+void vboard_irq_restore(unsigned int state);
+#define MICROPY_BEGIN_ATOMIC_SECTION() vboard_irq_save()
+#define MICROPY_END_ATOMIC_SECTION(state) vboard_irq_restore(state)

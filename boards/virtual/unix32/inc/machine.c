@@ -105,25 +105,13 @@ MP_NORETURN static void mp_machine_deepsleep(size_t n_args, const mp_obj_t *args
 }
 
 // -- interrupts ---------------------------------------------------------------------------
-static void vboard_irq_signals(sigset_t *set) {
-    sigemptyset(set);
-    sigaddset(set, SIGINT);
-    sigaddset(set, VBOARD_TIMER_SIGNAL);
-}
-
+// The critical section of ember_config.h (board_hal.c): the signals that stand for IRQs.
 static mp_obj_t machine_disable_irq_fn(void) {
-    sigset_t set, old;
-    vboard_irq_signals(&set);
-    sigprocmask(SIG_BLOCK, &set, &old);
-    return MP_OBJ_NEW_SMALL_INT(sigismember(&old, VBOARD_TIMER_SIGNAL) ? 0 : 1);
+    return MP_OBJ_NEW_SMALL_INT(MICROPY_BEGIN_ATOMIC_SECTION());
 }
 
 static mp_obj_t machine_enable_irq_fn(mp_obj_t state_in) {
-    if (mp_obj_get_int(state_in)) {
-        sigset_t set;
-        vboard_irq_signals(&set);
-        sigprocmask(SIG_UNBLOCK, &set, NULL);
-    }
+    MICROPY_END_ATOMIC_SECTION(mp_obj_get_int(state_in));
     return mp_const_none;
 }
 
@@ -459,6 +447,7 @@ typedef struct _machine_timer_obj_t {
     timer_t timer;
     int8_t slot;  // index in vboard_timers while armed, else -1
     uint8_t periodic;
+    uint8_t created;  // `timer` is a POSIX timer to delete (armed or spent)
 } machine_timer_obj_t;
 
 MP_REGISTER_ROOT_POINTER(mp_obj_t vboard_timers[8]);  // armed timers stay reachable
@@ -481,11 +470,16 @@ static void vboard_timer_signal(int signum, siginfo_t *info, void *context) {
 }
 
 static void machine_timer_disarm(machine_timer_obj_t *self) {
+    unsigned int state = MICROPY_BEGIN_ATOMIC_SECTION();
+    if (self->created) {
+        timer_delete(self->timer);  // a spent one-shot's too: no kernel timer is left behind
+        self->created = 0;
+    }
     if (self->slot >= 0) {
-        timer_delete(self->timer);
         MP_STATE_PORT(vboard_timers)[self->slot] = MP_OBJ_NULL;
         self->slot = -1;
     }
+    MICROPY_END_ATOMIC_SECTION(state);
 }
 
 static mp_obj_t machine_timer_init_helper(machine_timer_obj_t *self, size_t n_args,
@@ -542,6 +536,7 @@ static mp_obj_t machine_timer_init_helper(machine_timer_obj_t *self, size_t n_ar
     if (timer_create(CLOCK_MONOTONIC, &event, &self->timer) != 0) {
         mp_raise_OSError(MP_ENOMEM);
     }
+    self->created = 1;
     struct itimerspec spec = {0};
     spec.it_value.tv_sec = period_ns / 1000000000;
     spec.it_value.tv_nsec = period_ns % 1000000000;
@@ -560,6 +555,7 @@ static mp_obj_t machine_timer_make_new(const mp_obj_type_t *type, size_t n_args,
     machine_timer_obj_t *self = mp_obj_malloc(machine_timer_obj_t, type);
     self->callback = mp_const_none;
     self->slot = -1;
+    self->created = 0;
     if (n_args > 1 || n_kw > 0) {
         mp_map_t kw_args;
         mp_map_init_fixed_table(&kw_args, n_kw, args + n_args);

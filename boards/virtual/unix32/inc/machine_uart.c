@@ -84,9 +84,13 @@ static void mp_machine_uart_deinit(machine_uart_obj_t *self) {
 }
 
 static bool uart_wait(machine_uart_obj_t *self, short events, int timeout_ms) {
+    // A deadline, not a timeout per try: a fast machine.Timer's signals must not keep a
+    // read waiting for ever.
     struct pollfd pfd = { .fd = self->fd, .events = events };
+    mp_uint_t start = mp_hal_ticks_ms();
     for (;;) {
-        int n = poll(&pfd, 1, timeout_ms);
+        int left = timeout_ms - (int)(mp_hal_ticks_ms() - start);
+        int n = poll(&pfd, 1, left > 0 ? left : 0);
         if (n >= 0) {
             return n > 0 && (pfd.revents & events);
         }
