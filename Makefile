@@ -6,8 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # MicroPython's source for the virtual boards' firmware (a clone or a release .tar.gz); the
-# release tarball beside this checkout when there is one. Builds are cached in build/.
-MICROPY_DIR ?= $(wildcard $(abspath $(CURDIR)/../shared/micropython/micropython-1.28.0.tar.gz))
+# release tarball beside this checkout, or beside the one it was cloned from, when there is
+# one. Builds are cached in build/.
+TARBALL := shared/micropython/micropython-1.28.0.tar.gz
+ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
+MICROPY_DIR ?= $(firstword $(wildcard $(abspath $(CURDIR)/../$(TARBALL)) \
+	$(if $(ORIGIN),$(abspath $(ORIGIN)/../$(TARBALL)))))
 export MICROPY_DIR
 export EMBER_BUILD_DIR ?= $(CURDIR)/build
 # Debian packages the virtual firmware build needs (a 32-bit C library for gcc -m32).
