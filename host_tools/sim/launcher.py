@@ -18,6 +18,7 @@ from host_tools.errors import CommandError, SimError
 from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
+from host_tools.sim.supervisor import REFLASH_DONE, REFLASH_REQUEST
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -174,8 +175,6 @@ def start(
 
 
 REFLASH_TIMEOUT_S = 10.0
-REFLASH_REQUEST = "firmware.request"  # a nonce; the supervisor echoes it once rebooted
-REFLASH_DONE = "firmware.booted"
 
 
 def reflash(record: SimRecord, image: Path) -> None:

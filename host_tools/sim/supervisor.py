@@ -52,6 +52,10 @@ MOUNTED_MARKER = b"\x1bember:mounted\x1b"  # likewise: the flash is at /, host f
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 # The firmware's frozen boot (boards/virtual/unix32/frozen/_boot.py), run in the REPL's globals.
 BOOT_COMMAND = "__import__('_boot').start(globals())"
+# `ember flash --firmware` (launcher.reflash) writes a nonce to REFLASH_REQUEST in the state
+# folder and sends SIGHUP; once the new firmware boots, the nonce is echoed to REFLASH_DONE.
+REFLASH_REQUEST = "firmware.request"
+REFLASH_DONE = "firmware.booted"
 BUFFER_LIMIT = 1 << 16
 WAITING_WCHANS = ("wait_woken", "n_tty_read")  # the interpreter blocks reading its terminal
 SIGINT_SETTLE_S = 1.0
@@ -151,6 +155,8 @@ class Supervisor:
         self.reset_cause = 1  # machine.PWRON_RESET
         # The firmware reaches its flash only through this descriptor (it names no path).
         self.flash_fd = os.open(self.image, os.O_RDWR | os.O_CLOEXEC)
+        # machine.unique_id(): the same for a board's state folder at every boot
+        self.uid = hashlib.sha256(str(config.state_dir.resolve()).encode()).hexdigest()[:16]
 
     # -- interpreter lifecycle -------------------------------------------------------------
     def boot(self, run_main: bool, raw: bool) -> None:
@@ -179,9 +185,6 @@ class Supervisor:
         self.pending_marker = b""
         self.output_tail = b""
 
-    def board_uid(self) -> str:
-        return hashlib.sha256(str(self.config.state_dir.resolve()).encode()).hexdigest()[:16]
-
     def firmware_command(self, run_main: bool, raw: bool
                          ) -> tuple[list[str], dict[str, str], tuple[int, ...]]:
         """ember's firmware: settings in a clean environment, flash and UARTs as descriptors."""
@@ -191,7 +194,7 @@ class Supervisor:
             "EMBER_SIM_BLOCK_SIZE": str(self.config.block_size),
             "EMBER_SIM_MAIN": "1" if run_main else "0",
             "EMBER_SIM_RAW": "1" if raw else "0",
-            "EMBER_SIM_UID": self.board_uid(),
+            "EMBER_SIM_UID": self.uid,
             "EMBER_SIM_FREQ": str(self.config.freq_hz),
             "EMBER_SIM_RESET_CAUSE": str(self.reset_cause),
             "EMBER_SIM_PIN_WIRES": self.config.pin_wires,
@@ -212,7 +215,7 @@ class Supervisor:
             EMBER_SIM_BLOCK_SIZE=str(self.config.block_size),
             EMBER_SIM_MAIN="1" if run_main else "0",
             EMBER_SIM_RAW="1" if raw else "0",
-            EMBER_SIM_UID=self.board_uid(),
+            EMBER_SIM_UID=self.uid,
             EMBER_SIM_FREQ=str(self.config.freq_hz),
             EMBER_SIM_DIR=str(DEVICE_DIR),
         )
@@ -453,7 +456,7 @@ class Supervisor:
         self.boot(run_main=True, raw=False)
         state = self.config.state_dir
         with contextlib.suppress(OSError):
-            (state / "firmware.booted").write_text((state / "firmware.request").read_text())
+            (state / REFLASH_DONE).write_text((state / REFLASH_REQUEST).read_text())
 
     def request_power_cut(self, *_args: object) -> None:
         self.power_cut_requested = True
