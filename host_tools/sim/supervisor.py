@@ -147,6 +147,7 @@ class Supervisor:
         self.mounted = False  # the boot has put the flash at / (MOUNTED_MARKER seen)
         self.awaiting_raw = False  # a raw-REPL boot whose RAW_MARKER has not come yet
         self.before_mount = bytearray()  # host input that came before that
+        self.boot_go = -1  # write end of the pipe the firmware waits on once mounted
         self.stopping = False
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
@@ -164,11 +165,17 @@ class Supervisor:
         fd = self.interp_tty.slave
         if self.config.firmware:
             command, env, pass_fds = self.firmware_command(run_main, raw)
+            go_read, self.boot_go = os.pipe()
+            env["EMBER_SIM_BOOT_FD"] = str(go_read)
             root = str(sandbox.root_dir(self.config.state_dir))
-            self.proc = subprocess.Popen(
-                command, stdin=fd, stdout=fd, stderr=fd, env=env, pass_fds=pass_fds,
-                preexec_fn=lambda: sandbox.confine(root),
-            )
+            try:
+                self.proc = subprocess.Popen(
+                    command, stdin=fd, stdout=fd, stderr=fd, env=env,
+                    pass_fds=(*pass_fds, go_read),
+                    preexec_fn=lambda: sandbox.confine(root),
+                )
+            finally:
+                os.close(go_read)
         else:
             command, env = self.fallback_command(run_main, raw)
             self.proc = subprocess.Popen(
@@ -184,6 +191,15 @@ class Supervisor:
         self.awaiting_raw = raw  # until RAW_MARKER comes
         self.pending_marker = b""
         self.output_tail = b""
+        self.sigint_at = 0.0  # a new interpreter: no SIGINT of the last one is pending
+
+    def release_boot(self) -> None:
+        """Lets a firmware that has mounted its flash go on to boot.py and main.py."""
+        if self.boot_go >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.boot_go, b"g")
+            os.close(self.boot_go)
+            self.boot_go = -1
 
     def firmware_command(self, run_main: bool, raw: bool
                          ) -> tuple[list[str], dict[str, str], tuple[int, ...]]:
@@ -233,6 +249,7 @@ class Supervisor:
         self.proc.wait()
         os.close(self.pidfd)
         self.proc, self.pidfd = None, -1
+        self.release_boot()
         self.to_interp.clear()
         self.held.clear()
         self.before_mount.clear()
@@ -251,6 +268,7 @@ class Supervisor:
         code = self.proc.wait()
         os.close(self.pidfd)
         self.proc, self.pidfd = None, -1
+        self.release_boot()
         self.drain_interpreter_output()
         # What the host sent while the firmware restarted waits for the next one, as a UART's
         # receive buffer keeps it across a soft reset: unread input first, then the rest.
@@ -320,7 +338,8 @@ class Supervisor:
         self.mounted = True
         early, self.before_mount = bytes(self.before_mount), bytearray()
         if early:
-            self.take_host_input(early)
+            self.take_host_input(early)  # a Ctrl-C typed while booting: its SIGINT now,
+        self.release_boot()  # then the go byte, so the firmware handles it before boot.py
 
     def handle_control_bytes(self, data: bytes) -> bytes:
         assert self.proc is not None

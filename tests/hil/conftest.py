@@ -42,9 +42,18 @@ def sim() -> Iterator[VirtualBoard]:
 class Console:
     """A raw serial view of the board's console, reading with deadlines (never sleeping)."""
 
-    def __init__(self, port: str) -> None:
-        self.serial = serial.serial_for_url(port, timeout=0.05)
+    def __init__(self, port: str | None = None) -> None:
+        if port is not None:
+            self.serial = serial.serial_for_url(port, timeout=0.05)
         self.seen = b""
+
+    @classmethod
+    def over(cls, port: serial.SerialBase) -> Console:
+        """A view of a port that is already open (closing stays with its owner)."""
+        console = cls()
+        port.timeout = 0.05
+        console.serial = port
+        return console
 
     def write(self, data: bytes) -> None:
         self.serial.write(data)

@@ -54,21 +54,17 @@ def _files(tmp_path: Path, **files: str) -> list[Path]:
     return paths
 
 
-def _reset(link: Link) -> None:
-    """A hard reset (machine.reset), not waited for: boot.py and main.py run after it."""
+def _reset_and_watch(link: Link, wanted: bytes, then: bytes = b"") -> bytes:
+    """A hard reset (machine.reset), then what the board prints until `wanted` (then up to
+    `then`, if given), read on the same open port: a port opened after the reset would
+    miss what the board printed before it was open, as it would on a real board."""
     link.start("import machine\nmachine.reset()\n")
-
-
-def _watch(port: str, wanted: bytes, then: bytes = b"") -> bytes:
-    """What the board prints until `wanted` (then up to `then`, if given)."""
-    console = Console(port)
-    try:
-        before = console.expect(wanted)
-        if then:
-            console.expect(then)
-        return before
-    finally:
-        console.close()
+    link.transport.in_raw_repl = False  # the reset left the raw REPL
+    console = Console.over(link.serial)
+    before = console.expect(wanted)
+    if then:
+        console.expect(then)
+    return before
 
 
 def test_crash_loop_ends_in_safe_mode_and_leave_restores_normal_boots(
@@ -77,9 +73,8 @@ def test_crash_loop_ends_in_safe_mode_and_leave_restores_normal_boots(
     with Link(sim.port) as link:
         assert install_boot_guard(link) is not None
         push(link, plan(_files(tmp_path, main=CRASHING_MAIN, app=BROKEN_APP)), dest="/")
-        _reset(link)
-    # Three boots crash and reset; the fourth finds the count at 3 and sets main.py aside.
-    before = _watch(sim.port, b"3 boots in a row did not reach healthy", then=b">>> ")
+        # Three boots crash and reset; the fourth finds the count at 3 and sets main.py aside.
+        before = _reset_and_watch(link, b"3 boots in a row did not reach healthy", then=b">>> ")
     assert before.count(b"ValueError: broken app") == 3, before[-600:]
 
     with Link(sim.port) as link:  # the board stays at its REPL: exec works
@@ -92,8 +87,7 @@ def test_crash_loop_ends_in_safe_mode_and_leave_restores_normal_boots(
         install_runtime(link, board=BOARD)
         assert leave_safe_mode(link) is True
         assert safe_mode_status(link) == (False, 0)
-        _reset(link)
-    before = _watch(sim.port, b"app up", then=b">>> ")
+        before = _reset_and_watch(link, b"app up", then=b">>> ")
     assert SAFE_MESSAGE not in before
     with Link(sim.port) as link:
         assert safe_mode_status(link) == (False, 0)  # ember.healthy() cleared the count
@@ -103,21 +97,18 @@ def test_busy_main_is_recovered_with_enter_safe_mode(sim: VirtualBoard, tmp_path
     with Link(sim.port) as link:
         install_boot_guard(link)
         push(link, plan(_files(tmp_path, main=BUSY_MAIN)), dest="/")
-        _reset(link)
-    _watch(sim.port, b"busy main")  # main.py runs and never returns
+        _reset_and_watch(link, b"busy main")  # main.py runs and never returns
 
     assert enter_safe_mode(sim.port, timeout=30) is True
     with Link(sim.port) as link:
         assert link.eval("1 + 1") == 2
         assert safe_mode_status(link) == (True, 0)
-        _reset(link)
-    before = _watch(sim.port, SAFE_MESSAGE, then=b">>> ")  # boots to the REPL now
+        before = _reset_and_watch(link, SAFE_MESSAGE, then=b">>> ")  # to the REPL now
     assert b"busy main" not in before
     with Link(sim.port) as link:
         assert leave_safe_mode(link) is True
         assert safe_mode_status(link) == (False, 0)
-        _reset(link)
-    _watch(sim.port, b"busy main")  # normal boots again
+        _reset_and_watch(link, b"busy main")  # normal boots again
 
 
 def test_crash_loop_without_the_guard_is_recovered_with_enter_safe_mode(
@@ -125,8 +116,7 @@ def test_crash_loop_without_the_guard_is_recovered_with_enter_safe_mode(
 ) -> None:
     with Link(sim.port) as link:
         push(link, plan(_files(tmp_path, main=RESETTING_MAIN)), dest="/")
-        _reset(link)
-    _watch(sim.port, b"resetting")  # main.py resets the board, again and again
+        _reset_and_watch(link, b"resetting")  # main.py resets the board, again and again
 
     assert enter_safe_mode(sim.port, timeout=30) is True
     with Link(sim.port) as link:

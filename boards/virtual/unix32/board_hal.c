@@ -359,7 +359,21 @@ static MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &vboard_flash_locals);
 
 // _vboard.boot(): (run main.py?, stay in the raw REPL?) for this start, from the supervisor.
+// Called once the flash is mounted (and the supervisor told so): it waits for the
+// supervisor's go byte on EMBER_SIM_BOOT_FD. The supervisor sends, before that byte, the
+// SIGINT of a Ctrl-C the host typed while the board booted, so the signal is always handled
+// here, before boot.py and main.py, as a board's UART interrupt sees a Ctrl-C the moment it
+// comes. Without this a short main.py (no loop: no pending-exception check) could finish,
+// and reset the board, before the signal landed.
 static mp_obj_t vboard_boot(void) {
+    int go_fd = vboard_setting("EMBER_SIM_BOOT_FD", -1);
+    if (go_fd >= 0) {
+        char go;
+        while (read(go_fd, &go, 1) < 0 && errno == EINTR) {
+        }
+        close(go_fd);
+        mp_handle_pending(MP_HANDLE_PENDING_CALLBACKS_AND_EXCEPTIONS);
+    }
     mp_obj_t items[2] = {
         mp_obj_new_bool(vboard_setting("EMBER_SIM_MAIN", 1)),
         mp_obj_new_bool(vboard_setting("EMBER_SIM_RAW", 0)),
