@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host_tools.errors import EmberError
-from host_tools.link import Link
-from host_tools.push import LocalFile, plan, push
+from host_tools.link.session import Link
+from host_tools.push.session import LocalFile, plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 EMBER = str(Path(sys.executable).parent / "ember")

@@ -34,15 +34,16 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from host_tools import compiler, micropython_source, virtual_firmware
 from host_tools.bench.heap import interpreter_target
-from host_tools.boards import BoardProfile, load_profile
-from host_tools.compiler import Target
-from host_tools.deploy import BUILD_BASE
+from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, EmberError
+from host_tools.install import micropython_source, virtual_firmware
+from host_tools.install.runtime import ember_build_dir
+from host_tools.install.virtual_firmware import FirmwareBuild
+from host_tools.mpy import compiler
+from host_tools.mpy.compiler import Target
 from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR
 from host_tools.sim.launcher import gc_arena_bytes
-from host_tools.virtual_firmware import FirmwareBuild
 
 DEFAULT_BOARD = "esp8266-generic"
 WORKLOADS_DIR = FIRMWARE_DIR / "bench" / "first_use"
@@ -147,7 +148,7 @@ def mpy_target(image: Path) -> Target:
 
 def _compiled(sources: list[Path], root: Path, target: Target, name: str) -> dict[str, Path]:
     """{path under /lib: .mpy file} of the sources compiled for the target, as pushed."""
-    out = BUILD_BASE / target.build_label / f"bench-first-use-{name}"
+    out = ember_build_dir() / target.build_label / f"bench-first-use-{name}"
     built = compiler.build(sources, target, out, root=root)
     return {f.output.relative_to(built.out_dir).as_posix(): f.output for f in built.files}
 

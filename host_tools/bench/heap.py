@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from host_tools.compiler import Target
-from host_tools.deploy import build_tree
 from host_tools.errors import EmberError
+from host_tools.install.runtime import build_tree, ember_build_dir
+from host_tools.mpy.compiler import Target
 from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR
 from host_tools.sim.interpreter import find_micropython
 
@@ -87,9 +87,10 @@ def prepared() -> Iterator[tuple[Path, str]]:
     package is linked in a temporary folder for as long as the context lasts."""
     micropython = find_micropython()
     target = interpreter_target(micropython)
-    runtime = build_tree([RUNTIME_DIR], target, target.build_label, subdir="runtime").out_dir
+    runtime = build_tree([RUNTIME_DIR], target, target.build_label, subdir="runtime",
+                         root=ember_build_dir()).out_dir
     programs = build_tree([WORKLOADS_DIR], target, target.build_label,
-                          subdir="bench-heap").out_dir
+                          subdir="bench-heap", root=ember_build_dir()).out_dir
     with tempfile.TemporaryDirectory(prefix="ember-heap-") as tmp:
         (Path(tmp) / "ember").symlink_to(runtime)  # the package, as /lib/ember on a board
         # .frozen first, as on a board: asyncio is the interpreter's own

@@ -6,10 +6,16 @@ import json
 from contextlib import ExitStack
 
 from host_tools.bench.heap import measure_heaps
-from host_tools.deploy import board_target, build_tree, install_runtime, pushable
-from host_tools.link import Link
+from host_tools.install.runtime import (
+    board_target,
+    build_tree,
+    ember_build_dir,
+    install_runtime,
+    pushable,
+)
+from host_tools.link.session import Link
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.push import plan, push
+from host_tools.push.session import plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 BENCH_SCRIPT = FIRMWARE_DIR / "bench" / "bench_loop.py"
@@ -35,7 +41,7 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
         # The script goes compiled, as a user's program does: compiling 400 lines on the
         # board would take more heap than an ESP8266 has to spare.
         target, label = board_target(link, board)
-        built = build_tree([BENCH_SCRIPT], target, label, subdir="bench")
+        built = build_tree([BENCH_SCRIPT], target, label, subdir="bench", root=ember_build_dir())
         push(link, plan(pushable(built), BENCH_DEST), dest=BENCH_DEST)
         link.raw_repl(soft_reset=True)  # a clean heap for the measurements
         code = (f"import sys\nsys.path.insert(0, {BENCH_DEST!r})\n"

@@ -9,11 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools.boards import load_profile
-from host_tools.compiler import INDEX_NAME, Target, build
+from host_tools.boards.profiles import load_profile
 from host_tools.errors import EmberError
-from host_tools.link import Link
-from host_tools.push import plan, push
+from host_tools.link.session import Link
+from host_tools.mpy.compiler import INDEX_NAME, Target, build
+from host_tools.push.session import plan, push
 from host_tools.sim.launcher import VirtualBoard
 from host_tools.sim.throttle import BITS_PER_BYTE
 

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools import micropython_source, virtual_firmware
-from host_tools.boards import BoardProfile, load_profile
+from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, SimError
+from host_tools.install import micropython_source, virtual_firmware
 from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
@@ -156,7 +156,7 @@ def start(
             stderr=log,
             pass_fds=(write_end,),
             start_new_session=True,  # outlives `ember sim start`, like a board on the desk
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=state,
         )
     os.close(write_end)
     try:

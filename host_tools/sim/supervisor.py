@@ -35,13 +35,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from host_tools.paths import VIRTUAL_BOARD_DIR
 from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
 from host_tools.sim.throttle import Throttle
 
-DEVICE_DIR = Path(__file__).resolve().parents[2] / "boards" / "virtual"
+DEVICE_DIR = VIRTUAL_BOARD_DIR
 CTRL_C, CTRL_D = 0x03, 0x04
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 RAW_PROMPT_ENDS = (RAW_BANNER + b">", b"\x04>")

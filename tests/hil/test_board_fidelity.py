@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import micropython_source
-from host_tools.boards import load_profile
+from host_tools.boards.profiles import load_profile
 from host_tools.errors import CommandError, SimError
-from host_tools.link import Link
+from host_tools.install import micropython_source
+from host_tools.link.session import Link
 from host_tools.sim import launcher, registry
 from host_tools.sim.launcher import VirtualBoard
 
@@ -277,7 +277,7 @@ def _firmware_pid(supervisor: int) -> int:
 def test_flash_firmware_swaps_the_image_and_keeps_the_flash(board: VirtualBoard) -> None:
     profile = load_profile("rp2-pico")
     source = micropython_source.resolve(None)
-    from host_tools import virtual_firmware
+    from host_tools.install import virtual_firmware
 
     bare = virtual_firmware.build(profile, source, runtime=False).image
     with Link(board.port) as link:
@@ -327,7 +327,7 @@ def test_sim_start_with_a_wrong_image_is_a_one_line_error(tmp_path: Path) -> Non
 
 
 def test_sim_start_runs_a_given_image(tmp_path: Path) -> None:
-    from host_tools import virtual_firmware
+    from host_tools.install import virtual_firmware
 
     bare = virtual_firmware.build(load_profile("rp2-pico"), micropython_source.resolve(None),
                                   runtime=False).image

@@ -14,8 +14,8 @@ import pytest
 
 from host_tools.bench.faults import fake_device
 from host_tools.errors import LinkError
-from host_tools.link import Link
-from host_tools.push import plan, push
+from host_tools.link.session import Link
+from host_tools.push.session import plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 EMBER = str(Path(sys.executable).parent / "ember")
@@ -239,7 +239,7 @@ def test_paths_escaping_the_destination_are_refused(sim: VirtualBoard, project: 
     result = ember("--port", sim.port, "push", str(project), "--dest", "app", check=False)
     assert "absolute" in one_line_error(result)
     from host_tools.errors import CommandError
-    from host_tools.push import board_path
+    from host_tools.push.session import board_path
 
     for bad in ("../etc/passwd", "/abs.py", "a/../../b.py"):
         with pytest.raises(CommandError):

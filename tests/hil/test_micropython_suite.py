@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import micropython_source
 from host_tools.errors import CommandError
+from host_tools.install import micropython_source
 from host_tools.sim.launcher import VirtualBoard
 
 SUITE_TIMEOUT_S = 420  # about 110 s here; a hang is the failure this bound catches

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from mpremote.romfs import VfsRomWriter
 
-from host_tools import romfs
-from host_tools.deploy import board_target
 from host_tools.errors import CommandError
-from host_tools.link import Link
-from host_tools.push import plan, push
+from host_tools.install import romfs
+from host_tools.install.runtime import board_target
+from host_tools.link.session import Link
+from host_tools.push.session import plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 APP = "def hello():\n    return 'from romfs'\n"

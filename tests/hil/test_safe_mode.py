@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.deploy import install_runtime
-from host_tools.link import Link
-from host_tools.push import plan, push
-from host_tools.safe_mode import (
+from host_tools.install.runtime import install_runtime
+from host_tools.install.safe_mode import (
     enter_safe_mode,
     install_boot_guard,
     leave_safe_mode,
     safe_mode_status,
 )
+from host_tools.link.session import Link
+from host_tools.push.session import plan, push
 from host_tools.sim.launcher import VirtualBoard
 
 from .conftest import Console

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from host_tools.boards import load_profile
+from host_tools.boards.profiles import load_profile
 from host_tools.sim import launcher, registry
 from host_tools.sim.launcher import SIM_OWN_HEAP, VirtualBoard
 

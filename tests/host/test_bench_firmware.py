@@ -18,7 +18,7 @@ import pytest
 
 from host_tools.bench import firmware
 from host_tools.errors import CommandError
-from host_tools.virtual_firmware import FirmwareBuild
+from host_tools.install.virtual_firmware import FirmwareBuild
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_TIMEOUT_S = 600  # three builds of 20-40 s each when nothing is cached, then ~1 s
@@ -32,7 +32,7 @@ HEAP_KEYS = ("heap_free_after_boot", "stock_heap_free_after_boot",
 
 
 def bench(board: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-m", "host_tools.cli", "bench", "firmware", "--json",
+    out = subprocess.run([sys.executable, "-m", "host_tools", "bench", "firmware", "--json",
                           "--board", board], capture_output=True, text=True,
                          timeout=BENCH_TIMEOUT_S, cwd=ROOT, check=False)
     assert out.returncode == 0, out.stderr
@@ -120,9 +120,9 @@ def test_firmware_bytes_counts_micropythons_own_code_and_data(tmp_path: Path) ->
 def test_a_workload_out_of_heap_is_told_apart_from_a_broken_one() -> None:
     from dataclasses import replace
 
-    from host_tools import micropython_source, virtual_firmware
-    from host_tools.boards import load_profile
+    from host_tools.boards.profiles import load_profile
     from host_tools.errors import EmberError
+    from host_tools.install import micropython_source, virtual_firmware
 
     profile = load_profile("samd21-generic")
     source = micropython_source.resolve(None)

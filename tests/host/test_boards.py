@@ -1,4 +1,4 @@
-"""Tests of host_tools.boards: shipped profiles, validation messages, USB matching, detection."""
+"""Tests of board profiles: shipped profiles, validation messages, USB matching, detection."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import serial.tools.list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
-from host_tools import boards
-from host_tools.boards import (
+from host_tools.boards import profiles as boards
+from host_tools.boards.profiles import (
     BoardProfile,
     BoardProfileError,
     DetectedPort,

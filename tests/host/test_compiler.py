@@ -1,4 +1,4 @@
-"""Tests of host_tools.compiler with the real mpy-cross binaries and the real interpreter."""
+"""Tests of host_tools.mpy.compiler with the real mpy-cross binaries and the real interpreter."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import compiler
-from host_tools.boards import load_profile
-from host_tools.compiler import (
+from host_tools.boards.profiles import load_profile
+from host_tools.errors import CommandError
+from host_tools.mpy import compiler
+from host_tools.mpy.compiler import (
     ARCH_NAMES,
     INDEX_NAME,
     V5_CACHE_LOOKUP,
@@ -25,7 +26,6 @@ from host_tools.compiler import (
     read_mpy_header,
     select_compiler,
 )
-from host_tools.errors import CommandError
 
 MICROPYTHON = Path(sys.executable).with_name("micropython")
 

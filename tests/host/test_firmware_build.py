@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.compiler import INDEX_NAME, Target, build
+from host_tools.mpy.compiler import INDEX_NAME, Target, build
 from host_tools.sim.interpreter import find_micropython
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import boards, flash
+from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError
+from host_tools.install import flash
 
 RP2040 = 0xE48BFF56
 SAMD21 = 0x68ED2B88

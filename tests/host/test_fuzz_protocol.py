@@ -36,10 +36,9 @@ import serial
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from host_tools import push
 from host_tools.errors import CommandError, LinkError
-from host_tools.push import LocalFile, _Receiver, _unwrap, board_path
-from host_tools.push_protocol import (
+from host_tools.push import session as push
+from host_tools.push.protocol import (
     HEADER,
     MAGIC,
     MAX_LINE,
@@ -53,6 +52,7 @@ from host_tools.push_protocol import (
     parse_reply,
     resync_padding,
 )
+from host_tools.push.session import LocalFile, _Receiver, _unwrap, board_path
 
 SCALE = int(os.environ.get("EMBER_FUZZ_SCALE", "1"))  # e.g. 50 for a long campaign
 FAST = settings(max_examples=200 * SCALE, deadline=None)

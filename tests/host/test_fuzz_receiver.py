@@ -33,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from host_tools.push_protocol import command, frame, resync_padding
+from host_tools.push.protocol import command, frame, resync_padding
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "firmware" / "push" / "fuzz_harness.py"

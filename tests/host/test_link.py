@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mpremote.transport import TransportError
 
-from host_tools.link import _Transport
+from host_tools.link.session import _Transport
 
 
 class _FakeSerial:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import boards, firmware_build
+from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError
+from host_tools.install import firmware_build
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
@@ -33,7 +34,7 @@ def run_build(*args: str, env_drop: tuple[str, ...] = ("MICROPY_DIR", "BOARD"),
     env = {k: v for k, v in os.environ.items() if k not in env_drop}
     if build_dir is not None:
         env["EMBER_BUILD_DIR"] = str(build_dir)
-    return subprocess.run([sys.executable, "-m", "host_tools.cli", "firmware", "build", *args],
+    return subprocess.run([sys.executable, "-m", "host_tools", "firmware", "build", *args],
                           capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT, env=env)
 
 

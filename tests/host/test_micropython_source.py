@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import micropython_source
 from host_tools.errors import CommandError
+from host_tools.install import micropython_source
 
 CONFIG = ("#define MICROPY_VERSION_MAJOR 1\n#define MICROPY_VERSION_MINOR 28\n"
           "#define MICROPY_VERSION_MICRO 0\n")

@@ -168,7 +168,7 @@ def test_board_fixture_api(pytester: pytest.Pytester, run: Run) -> None:
 
         import pytest
 
-        from host_tools.board import DeviceTimeout
+        from host_tools.testing.board import DeviceTimeout
         from host_tools.errors import DeviceError
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.board import Board, DeviceTimeout
-from host_tools.boards import load_profile
-from host_tools.deploy import RUNTIME_DEST
+from host_tools.boards.profiles import load_profile
 from host_tools.errors import DeviceError, EmberError
-from host_tools.link import device_location
+from host_tools.install.runtime import RUNTIME_DEST
+from host_tools.link.session import device_location
 from host_tools.paths import RUNTIME_DIR
 from host_tools.sim.wire import Wire
-from host_tools.transcript import Transcript
+from host_tools.testing.board import Board, DeviceTimeout
+from host_tools.testing.transcript import Transcript
 
 MARKER = "# ember: device"
 TESTS_DEST = "/tests"

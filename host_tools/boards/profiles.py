@@ -13,8 +13,9 @@ from typing import Any, NamedTuple
 
 from serial.tools import list_ports
 
-from host_tools.compiler import ARCH_NAMES
+from host_tools.mpy.compiler import ARCH_NAMES
 from host_tools.errors import EmberError
+from host_tools.paths import BOARDS_DIR
 
 BOARDS_DIR_ENV = "EMBER_BOARDS_DIR"
 
@@ -153,7 +154,7 @@ def boards_dir() -> Path:
     override = os.environ.get(BOARDS_DIR_ENV)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parent.parent / "boards"
+    return BOARDS_DIR
 
 
 def profile_names(directory: Path | None = None) -> list[str]:

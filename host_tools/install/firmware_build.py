@@ -22,12 +22,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools import micropython_source, virtual_firmware
-from host_tools.boards import BoardProfile, load_profile
+from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError
-from host_tools.micropython_source import MICROPY_DIR_ENV
+from host_tools.install import micropython_source, virtual_firmware
+from host_tools.install.micropython_source import MICROPY_DIR_ENV
+from host_tools.install.virtual_firmware import FirmwareBuild
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.virtual_firmware import FirmwareBuild
 
 EMBER_MANIFEST = FIRMWARE_DIR / "manifest.py"
 BUILD_SUFFIX = "-ember"  # build-<BOARD>-ember: never mixed with a stock build's objects

@@ -19,19 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools.errors import CommandError
+from host_tools.paths import cache_dir
 
 MICROPY_DIR_ENV = "MICROPY_DIR"
-CACHE_DIR_ENV = "EMBER_CACHE_DIR"
 _VERSION_RE = re.compile(r"#define MICROPY_VERSION_(MAJOR|MINOR|MICRO)\s+\(?(\d+)")
 
 
-def cache_dir() -> Path:
-    """The user's cache folder for ember (unpacked sources, built firmware)."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "ember"
 
 
 @dataclass(frozen=True)

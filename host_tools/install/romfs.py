@@ -24,12 +24,12 @@ from pathlib import Path
 
 from mpremote.romfs import VfsRomWriter
 
-from host_tools import compiler
-from host_tools.compiler import BuildResult, Target
 from host_tools.errors import CommandError, DeviceError
-from host_tools.link import Link
+from host_tools.link.session import Link
+from host_tools.mpy import compiler
+from host_tools.mpy.compiler import BuildResult, Target
 from host_tools.paths import RUNTIME_DIR
-from host_tools.push import Progress, plan, push
+from host_tools.push.session import Progress, plan, push
 
 MOUNT_POINT = "/rom"
 RUNTIME_PREFIX = "lib/ember"
@@ -249,8 +249,8 @@ def _check(value: object, step: str) -> int:
 def install_romfs(link: Link, sources: list[Path], *, board: str | None = None,
                   progress: Progress | None = None) -> RomfsDeployment:
     """Builds the app and runtime for the board (.mpy) into a ROMFS image and deploys it."""
-    from host_tools import deploy
+    from host_tools.install import runtime as deploy
 
     target, label = deploy.board_target(link, board)
-    image = build_romfs(sources, target, build_dir=deploy.BUILD_BASE / label / "romfs")
+    image = build_romfs(sources, target, build_dir=deploy.project_build_dir() / label / "romfs")
     return deploy_romfs(link, image, progress=progress)

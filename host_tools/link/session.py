@@ -26,7 +26,7 @@ from mpremote.transport_serial import SerialTransport
 
 from host_tools.errors import BoardSilentError, DeviceError, LinkError
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.push_protocol import command, resync_padding
+from host_tools.push.protocol import command, resync_padding
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 ENTER_ATTEMPTS = 4

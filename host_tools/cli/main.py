@@ -9,11 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from host_tools import boards, deploy
+from host_tools.boards import profiles as boards
+from host_tools.boards.detect import check_profile, profile_for_port, resolve_port
+from host_tools.cli.progress import progress_bar
 from host_tools.errors import CommandError, DeviceError, EmberError
-from host_tools.link import Link
-from host_tools.ports import check_profile, profile_for_port, resolve_port
-from host_tools.progress import progress_bar
+from host_tools.install import runtime as deploy
+from host_tools.link.session import Link
 from host_tools.sim import launcher, registry
 
 Handler = Callable[[argparse.Namespace], int]
@@ -202,7 +203,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_flash(args: argparse.Namespace) -> int:
     port = resolve_port(args.port)
     if args.firmware:
-        from host_tools import flash
+        from host_tools.install import flash
 
         flash.write_firmware(port, Path(args.firmware), board=args.board or profile_for_port(port),
                              quiet=args.quiet)
@@ -211,7 +212,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
     with Link(port) as link:
         board = _board_name(args, link)
         if args.romfs is not None:
-            from host_tools import romfs
+            from host_tools.install import romfs
 
             with progress_bar("deploying ROMFS", args.quiet) as progress:
                 placed = romfs.install_romfs(link, [Path(p) for p in args.romfs] or [Path(".")],
@@ -235,7 +236,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 
 
 def cmd_firmware_build(args: argparse.Namespace) -> int:
-    from host_tools import firmware_build
+    from host_tools.install import firmware_build
 
     if not args.board:
         raise CommandError("firmware build needs --board NAME (one of: "
@@ -286,7 +287,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_safe_mode(args: argparse.Namespace) -> int:
-    from host_tools import safe_mode
+    from host_tools.install import safe_mode
 
     port = resolve_port(args.port)
     if args.action == "enter":

@@ -20,9 +20,9 @@ import time
 import serial
 
 from host_tools.errors import LinkError
-from host_tools.link import Link
+from host_tools.link.session import Link
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.push import Progress, PushResult, plan, push
+from host_tools.push.session import Progress, PushResult, plan, push
 
 GUARD = FIRMWARE_DIR / "boot_guard.py"
 GUARD_MARK = "# ember boot guard"  # the first line of firmware/boot_guard.py

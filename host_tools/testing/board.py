@@ -14,15 +14,15 @@ from pathlib import Path
 
 import serial
 
-from host_tools.boards import BoardProfile, load_profile
-from host_tools.compiler import Target, compile_file
-from host_tools.deploy import RUNTIME_DEST, install_runtime
+from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import DeviceError, EmberError, LinkError
-from host_tools.link import Link
+from host_tools.install.runtime import RUNTIME_DEST, install_runtime
+from host_tools.link.session import Link
+from host_tools.mpy.compiler import Target, compile_file
 from host_tools.paths import RUNTIME_DIR
-from host_tools.push import PushResult, plan, push
+from host_tools.push.session import PushResult, plan, push
 from host_tools.sim.launcher import VirtualBoard
-from host_tools.transcript import RecordingSerial, Transcript
+from host_tools.testing.transcript import RecordingSerial, Transcript
 
 STOP_TIMEOUT_S = 3.0  # a program interrupted by Ctrl-C must have ended by then
 SETTLE_S = 0.05  # a started program that printed its last line gets this long to end

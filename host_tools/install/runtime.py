@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from host_tools import compiler
-from host_tools.boards import load_profile
-from host_tools.compiler import BuildResult, Target
-from host_tools.link import Link
-from host_tools.paths import FIRMWARE_DIR, PROJECT_DIR, RUNTIME_DIR
-from host_tools.push import Progress, PushResult, plan, push
+from host_tools.boards.profiles import load_profile
+from host_tools.link.session import Link
+from host_tools.mpy import compiler
+from host_tools.mpy.compiler import BuildResult, Target
+from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR, cache_dir
+from host_tools.push.session import Progress, PushResult, plan, push
 
 RUNTIME_DEST = "/lib/ember"
 FROZEN_PROBE = FIRMWARE_DIR / "frozen_runtime.py"
-BUILD_BASE = PROJECT_DIR / "build"
+
+
+def project_build_dir(build_dir: Path | None = None) -> Path:
+    """Where a user's compiled files go: `--build-dir`, else ./build of the folder ember
+    runs in (the user's project), never inside ember's own files."""
+    return (build_dir if build_dir is not None else Path.cwd() / "build").resolve()
+
+
+def ember_build_dir() -> Path:
+    """Where ember's own device code is compiled (the runtime, benchmarks): the user's
+    cache, shared by every project."""
+    return cache_dir() / "build"
 
 
 def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
@@ -29,8 +40,10 @@ def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
 
 
 def build_tree(sources: list[Path], target: Target, label: str, *, as_source: bool = False,
-               subdir: str = "app") -> BuildResult:
-    return compiler.build(sources, target, BUILD_BASE / label / subdir, as_source=as_source)
+               subdir: str = "app", root: Path | None = None) -> BuildResult:
+    """Compiles sources into ROOT/LABEL/SUBDIR (ROOT: project_build_dir())."""
+    base = root if root is not None else project_build_dir()
+    return compiler.build(sources, target, base / label / subdir, as_source=as_source)
 
 
 def pushable(result: BuildResult) -> list[tuple[Path, str]]:
@@ -68,7 +81,7 @@ def install_runtime(link: Link, *, board: str | None = None,
     if runtime_frozen(link):
         return None
     target, label = board_target(link, board)
-    built = build_tree([RUNTIME_DIR], target, label, subdir="runtime")
+    built = build_tree([RUNTIME_DIR], target, label, subdir="runtime", root=ember_build_dir())
     files = plan(pushable(built), RUNTIME_DEST)
     return push(link, files, dest=RUNTIME_DEST, delete=True, progress=progress,
                 window=window_for(board))

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import serial
 
-from host_tools import compiler
 from host_tools.errors import (
     BoardSilentError,
     CommandError,
@@ -29,9 +28,10 @@ from host_tools.errors import (
     LinkError,
     ReceiverStoppedError,
 )
-from host_tools.link import Link
+from host_tools.link.session import Link
+from host_tools.mpy import compiler
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.push_protocol import (
+from host_tools.push.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     Reply,

@@ -25,14 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from host_tools import micropython_source
-from host_tools.boards import BoardProfile, sys_platform
+from host_tools.boards.profiles import BoardProfile, sys_platform
 from host_tools.errors import CommandError
-from host_tools.micropython_source import Source
-from host_tools.paths import FIRMWARE_DIR, PROJECT_DIR
+from host_tools.install.micropython_source import Source
+from host_tools.paths import FIRMWARE_DIR, VIRTUAL_BOARD_DIR, cache_dir
 
 BUILD_DIR_ENV = "EMBER_BUILD_DIR"
-VARIANT_DIR = PROJECT_DIR / "boards" / "virtual" / "unix32"
+VARIANT_DIR = VIRTUAL_BOARD_DIR / "unix32"
 IMAGE_NAME = "micropython"
 META_NAME = "firmware.json"
 CC_32 = "gcc -m32"
@@ -100,7 +99,7 @@ class FirmwareBuild:
 def build_root() -> Path:
     override = os.environ.get(BUILD_DIR_ENV)
     return (Path(override).expanduser() if override else
-            micropython_source.cache_dir() / "build").resolve() / "firmware"
+            cache_dir() / "build").resolve() / "firmware"
 
 
 def cuts_for(profile: BoardProfile) -> VirtualCuts:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from host_tools import boards
+from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError, LinkError
-from host_tools.link import Link
+from host_tools.link.session import Link
 from host_tools.sim import registry
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from host_tools.errors import CommandError, EmberError
+from host_tools.paths import CACHE_DIR_ENV, cache_dir
 
 if TYPE_CHECKING:
-    from host_tools.boards import BoardProfile
+    from host_tools.boards.profiles import BoardProfile
 
-CACHE_DIR_ENV = "EMBER_CACHE_DIR"
 INDEX_NAME = ".ember-build.json"  # the build cache index kept in each output directory
 SOURCE_ONLY = frozenset({"boot.py", "main.py"})  # the firmware runs these as source only
 
@@ -308,13 +308,6 @@ def _binary_in(directory: Path) -> Path:
     return found[0]
 
 
-def cache_dir() -> Path:
-    """Per-user cache: $EMBER_CACHE_DIR, else $XDG_CACHE_HOME/ember, else ~/.cache/ember."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ember"
 
 
 def _runnable(binary: Path, label: str) -> Path:

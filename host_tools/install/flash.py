@@ -24,9 +24,9 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from host_tools.boards import BoardProfile, load_profile
+from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, EmberError, LinkError
-from host_tools.link import Link
+from host_tools.link.session import Link
 from host_tools.sim import registry
 
 UF2_DRIVE_ENV = "EMBER_UF2_DRIVE"  # a folder to use as the UF2 boot drive (tests, odd mounts)

@@ -1,0 +1,1 @@
+"""Board profiles (load, validate) and detection of connected boards."""

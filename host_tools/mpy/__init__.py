@@ -1,0 +1,1 @@
+""".mpy targets, mpy-cross chosen by the board's own version, builds."""

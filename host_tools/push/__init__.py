@@ -1,0 +1,1 @@
+"""Pushing files: wire protocol, plan, session (incremental, verified, atomic)."""

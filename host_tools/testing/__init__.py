@@ -1,0 +1,1 @@
+"""Testing on boards: the pytest plugin, the Board object, transcripts."""
