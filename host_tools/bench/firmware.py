@@ -36,7 +36,7 @@ from pathlib import Path
 
 from host_tools.bench.heap import interpreter_target
 from host_tools.boards.profiles import BoardProfile, load_profile
-from host_tools.errors import CommandError, EmberError
+from host_tools.errors import CommandError, DeviceError, EmberError
 from host_tools.install import micropython_source, virtual_firmware
 from host_tools.install.runtime import ember_build_dir
 from host_tools.install.virtual_firmware import FirmwareBuild
@@ -118,7 +118,8 @@ def run_workload(image: Path, profile: BoardProfile, *names: str, stdin: bytes =
             raise EmberError(f"bench firmware: cannot run {image} ({error.strerror})") \
                 from None
     text = (out.stdout + out.stderr).decode(errors="replace")
-    if "MemoryError" in text:
+    if any(DeviceError.from_traceback(part.decode(errors="replace")).kind == "MemoryError"
+           for part in (out.stderr, out.stdout)):
         return None
     lines = out.stdout.decode(errors="replace").strip().splitlines()
     if out.returncode != 0 or not lines:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from host_tools.errors import EmberError
+from host_tools.errors import DeviceError, EmberError
 from host_tools.install.runtime import build_tree, ember_build_dir
 from host_tools.mpy.compiler import Target
 from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR
@@ -58,7 +58,8 @@ def runs_in(micropython: Path, path: str, program: str, heap_bytes: int) -> bool
             return False
         if out.stdout.strip().endswith("ok"):
             return True
-        if "MemoryError" in out.stdout + out.stderr:
+        if any(DeviceError.from_traceback(text).kind == "MemoryError"
+               for text in (out.stderr, out.stdout)):
             return False
     raise EmberError(f"bench heap: {program} failed in {heap_bytes} bytes, not for memory:\n"
                      f"{(out.stdout + out.stderr).strip()}")

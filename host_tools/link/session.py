@@ -15,7 +15,6 @@ import errno
 import functools
 import io
 import os
-import re
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -25,6 +24,7 @@ from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
 from host_tools.errors import BoardSilentError, DeviceError, LinkError
+from host_tools.errors import device_location as device_location  # re-exported
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.protocol import command, resync_padding
 
@@ -32,23 +32,21 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 ENTER_ATTEMPTS = 4
 ATTEMPT_TIMEOUT_S = 2.5
 DEFAULT_EXEC_TIMEOUT_S = 30.0
-_TRACEBACK_LINE = re.compile(r'File "([^"]+)", line (\d+)')
 
 
 def _port_error(port: str, error: Exception) -> LinkError:
-    text = str(error)
+    """The one-line reason a port did not open, told apart by the errno pyserial and the
+    OS attach to the error (never by its text)."""
     code = getattr(error, "errno", None)
-    if code == errno.ENOENT or "No such file" in text or "could not open port" in text and (
-        "No such file" in text or "[Errno 2]" in text
-    ):
+    if code == errno.ENOENT:
         return LinkError(f"no such port {port}: is the board plugged in? (try `ember boards`)")
-    if code in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text or "busy" in text:
+    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK):
         return LinkError(f"port {port} is busy: another program (a REPL, mpremote?) has it open")
-    if code == errno.EACCES or "Permission denied" in text or "[Errno 13]" in text:
+    if code in (errno.EACCES, errno.EPERM):
         return LinkError(
             f"permission denied on {port}: add yourself to the 'dialout' (or 'uucp') group"
         )
-    return LinkError(f"cannot open {port}: {text}")
+    return LinkError(f"cannot open {port}: {error}")
 
 
 class _Transport(SerialTransport):
@@ -263,14 +261,13 @@ class Link:
             self.transport.in_raw_repl = False
             raise LinkError(f"{self.port}: the board reset while running the code") from None
         except TransportExecError as error:  # pragma: no cover - exec_raw does not raise it
-            raise DeviceError(_last_line(error.error_output), error.error_output) from None
+            raise DeviceError.from_traceback(error.error_output) from None
         except TransportError as error:
             raise LinkError(f"{self.port}: {error.args[0] if error.args else error}") from None
         except (serial.SerialException, OSError) as error:
             raise LinkError(f"link to {self.port} lost: {error}") from None
         if err:
-            text = err.decode(errors="replace")
-            raise DeviceError(_last_line(text), text)
+            raise DeviceError.from_traceback(err.decode(errors="replace"))
         return bytes(watch.output)
 
     def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
@@ -317,20 +314,6 @@ class _ResetWatch:
         self.tail = (self.tail + data)[-96:]
         if self.tail.endswith(b">>> ") and self.BANNER in self.tail:
             raise _BoardReset
-
-
-def _last_line(traceback_text: str) -> str:
-    lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "device error"
-
-
-def device_location(traceback_text: str) -> tuple[str, int] | None:
-    """The innermost `File "...", line N` of a device traceback."""
-    matches = _TRACEBACK_LINE.findall(traceback_text)
-    if not matches:
-        return None
-    path, line = matches[-1]
-    return path, int(line)
 
 
 @functools.cache

@@ -177,7 +177,8 @@ class _Receiver:
         try:
             reply = self.reply()
         except LinkError as error:
-            if "ImportError" not in str(error):
+            if not (isinstance(error, ReceiverStoppedError)
+                    and error.device.kind == "ImportError"):
                 raise
             call = f"\n_ember_boot({tag!r}, {self.chunk})\n"
             self.link.start((_compact(BOOTSTRAP.read_text()) + call).encode())
@@ -236,7 +237,7 @@ class _Receiver:
             self.link.transport.prompt_consumed = True
         error = error.decode(errors="replace").strip()
         last = error.splitlines()[-1] if error else "no reason given"
-        raise ReceiverStoppedError(f"the push receiver stopped on the board: {last}", last)
+        raise ReceiverStoppedError(f"the push receiver stopped on the board: {last}", last, error)
 
     def reply(self, timeout: float | None = None) -> Reply:
         """The next intact reply; answers "X" by sending the last command again."""
@@ -484,7 +485,7 @@ def push(
             result.sent += [p for p in receiver.verified if p not in result.sent]
             stopped = isinstance(error, ReceiverStoppedError)
             receiver.abort(stopped)
-            if stopped and "MemoryError" in error.reason:
+            if stopped and error.device.kind == "MemoryError":
                 if not compress:
                     raise LinkError(
                         f"{link.port}: the board ran out of memory receiving files "

@@ -414,7 +414,7 @@ class Board:
         self._ended(program)
         if program.err:
             text = program.err.decode("utf-8", "replace").replace("\r\n", "\n")
-            raise DeviceError(_last_line(program.err), text)
+            raise DeviceError.from_traceback(text)
         text = program.decoded[program.seen :] if unmatched else program.decoded
         return text.replace("\r\n", "\n")
 
@@ -428,7 +428,8 @@ class Board:
             self.link.transport.prompt_consumed = True
         else:
             self._link_lost()
-        if _last_line(program.err).startswith("MemoryError"):
+        if program.err and DeviceError.from_traceback(
+                program.err.decode("utf-8", "replace")).kind == "MemoryError":
             self.needs_reset = True
 
     def _link_lost(self) -> None:

@@ -15,7 +15,6 @@ import pytest
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import DeviceError, EmberError
 from host_tools.install.runtime import RUNTIME_DEST
-from host_tools.link.session import device_location
 from host_tools.paths import RUNTIME_DIR
 from host_tools.sim.wire import Wire
 from host_tools.testing.board import Board, DeviceTimeout
@@ -352,12 +351,12 @@ class DeviceTest(pytest.Item):
             paths = session.board_paths()
             traceback = map_traceback(error.traceback, paths, Path.cwd())
             headline = f"{error}"
-            where = device_location(error.traceback)
+            where = error.location
             if where is not None:
                 local = paths.get(where[0])
                 shown = _shown(local, Path.cwd()) if local else where[0]
                 headline = f"{shown}:{where[1]}: {error}  [on the board: {where[0]}]"
-            if str(error).startswith("MemoryError"):
+            if error.kind == "MemoryError":
                 heap = self._board.profile.heap_bytes
                 headline += f" (heap {heap} bytes; soft reset before the next test)"
             raise DeviceTestFailure(headline, traceback) from None
