@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -99,6 +101,10 @@ def _with_parents(common: argparse.ArgumentParser) -> type[argparse.ArgumentPars
     return VerbParser
 
 
+def _build_dir(args: argparse.Namespace) -> Path:
+    return deploy.project_build_dir(Path(args.build_dir) if args.build_dir else None)
+
+
 def _link(args: argparse.Namespace) -> Link:
     return Link(resolve_port(args.port))
 
@@ -132,11 +138,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         board = _board_name(args, link)
         target, label = deploy.board_target(link, board)
         # Compile first: a syntax error is reported before anything touches the board.
-        deploy.build_tree([script], target, label, subdir="run")
+        deploy.build_tree([script], target, label, subdir="run", root=_build_dir(args))
         if args.with_sources:
             with progress_bar("pushing", args.quiet) as progress:
                 deploy.push_project(link, [Path(p) for p in args.with_sources], board=board,
-                                    progress=progress)
+                                    progress=progress, build_dir=_build_dir(args))
         if not args.no_reset:
             link.raw_repl(soft_reset=True)  # a clean heap and globals, as mpremote run has
         try:
@@ -169,11 +175,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     sources = [Path(p) for p in args.sources] or [Path(".")]
     if args.board:
         target, label = deploy.board_target(None, args.board)
-        result = deploy.build_tree(sources, target, label, as_source=args.source)
+        result = deploy.build_tree(sources, target, label, as_source=args.source,
+                                   root=_build_dir(args))
     else:
         with _link(args) as link:
             target, label = deploy.board_target(link, _board_name(args, link))
-            result = deploy.build_tree(sources, target, label, as_source=args.source)
+            result = deploy.build_tree(sources, target, label, as_source=args.source,
+                                   root=_build_dir(args))
     if args.json:
         print(json.dumps({"out_dir": str(result.out_dir), "compiled": result.compiled,
                           "copied": result.copied, "cached": result.cached,
@@ -191,7 +199,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         with progress_bar("pushing", args.quiet or args.json) as progress:
             _, result = deploy.push_project(link, sources, board=board, dest=args.dest,
                                             delete=args.delete, as_source=args.source,
-                                            progress=progress)
+                                            progress=progress, build_dir=_build_dir(args))
     if args.json:
         print(json.dumps(result.as_json()))
     elif not args.quiet:
@@ -319,10 +327,14 @@ def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
                         help="board profile name (boards/NAME.toml)")
     parser.add_argument("--quiet", "-q", action="store_true", default=value(False),
                         help="no progress output")
+    parser.add_argument("--build-dir", default=value(None), metavar="DIR",
+                        help="where compiled .mpy files go (default: ./build)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"ember {importlib.metadata.version('ember')}")
     _common_options(parser, defaults=True)
     common = argparse.ArgumentParser(add_help=False)
     _common_options(common, defaults=False)
@@ -419,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(format="ember: warning: %(message)s", level=logging.WARNING)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from host_tools.boards.profiles import load_profile
+from host_tools.errors import CommandError
 from host_tools.link.session import Link
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
 from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR, cache_dir
 from host_tools.push.session import Progress, PushResult, plan, push
+from host_tools.sim import registry
 
+log = logging.getLogger("ember")
 RUNTIME_DEST = "/lib/ember"
 FROZEN_PROBE = FIRMWARE_DIR / "frozen_runtime.py"
 
@@ -28,15 +32,36 @@ def ember_build_dir() -> Path:
 
 
 def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
-    """The .mpy target and a build label: the named profile's, else read from the board."""
-    if board:
-        return Target.for_profile(load_profile(board)), board
+    """The .mpy target and a build label. A connected board's own `sys.implementation._mpy`
+    decides (a board on MicroPython 1.12-1.22 gets bytecode from the archived compiler
+    that matches it), checked against the --board profile: another native arch is an
+    error naming both, another .mpy version a warning. With no link, the profile's."""
     if link is None:
-        raise compiler.CompileError("building needs --board NAME or a connected board")
+        if not board:
+            raise compiler.CompileError("building needs --board NAME or a connected board")
+        return Target.for_profile(load_profile(board)), board
     value = link.eval("__import__('sys').implementation._mpy")
-    assert isinstance(value, int)
+    if not isinstance(value, int):
+        raise CommandError(f"{link.port}: the board reports no .mpy version ({value!r})")
     target = Target.from_sys_mpy(value)
-    return target, target.build_label
+    if not board:
+        return target, target.build_label
+    profile = load_profile(board)
+    expected = Target.for_profile(profile)
+    if registry.find(link.port) is not None:
+        # A virtual board's firmware is x86 code standing in for the profile's board: it
+        # gets what that board would (the profile's arch), at the version it runs.
+        target = Target(target.version, target.sub_version, profile.mpy_arch)
+    elif target.arch is not None and profile.mpy_arch is not None and \
+            target.arch != profile.mpy_arch:
+        raise CommandError(
+            f"the board on {link.port} runs native code for {target.arch}, but {board} is "
+            f"a {profile.mpy_arch} board: check --board")
+    if (target.version, target.sub_version) != (expected.version, expected.sub_version):
+        log.warning("the board on %s runs %s, not the %s of %s: building for the board",
+                    link.port, target.describe_version(), expected.describe_version(), board)
+        return target, f"{board}-{target.build_label}"
+    return expected, board
 
 
 def build_tree(sources: list[Path], target: Target, label: str, *, as_source: bool = False,
@@ -59,10 +84,12 @@ def push_project(
     delete: bool = False,
     as_source: bool = False,
     progress: Progress | None = None,
+    build_dir: Path | None = None,
 ) -> tuple[BuildResult, PushResult]:
-    """Compiles sources for the board (syntax errors stop here) and syncs them to dest."""
+    """Compiles sources for the board (syntax errors stop here) into build_dir (default
+    project_build_dir()) and syncs them to dest."""
     target, label = board_target(link, board)
-    built = build_tree(sources, target, label, as_source=as_source)
+    built = build_tree(sources, target, label, as_source=as_source, root=build_dir)
     files = plan(pushable(built), dest)
     return built, push(link, files, dest=dest, delete=delete, progress=progress,
                        window=window_for(board))

@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from host_tools.errors import CommandError, EmberError
 from host_tools.paths import CACHE_DIR_ENV, cache_dir
 
-if TYPE_CHECKING:
-    from host_tools.boards.profiles import BoardProfile
+
+class HasMpyArch(Protocol):
+    """What a target needs of a board profile (boards/ imports this module, not back)."""
+
+    mpy_arch: str | None
 
 INDEX_NAME = ".ember-build.json"  # the build cache index kept in each output directory
 SOURCE_ONLY = frozenset({"boot.py", "main.py"})  # the firmware runs these as source only
@@ -143,7 +146,7 @@ class Target:
         return self.version | (low_bits | ARCH_NAMES.index(self.arch) << 2) << 8
 
     @classmethod
-    def for_profile(cls, profile: BoardProfile) -> Target:
+    def for_profile(cls, profile: HasMpyArch) -> Target:
         """Current firmware on a profiled board: newest bundled .mpy version, profile's arch."""
         version, sub_version = default_compiler().emits
         return cls(version, sub_version, profile.mpy_arch)
@@ -598,7 +601,8 @@ def _plan(
 
 
 def _walk(top: Path, out_dir: Path) -> list[Path]:
-    """Files under top, sorted; skips hidden entries, __pycache__ and build output folders."""
+    """Files under top, sorted; skips hidden entries, __pycache__, the folder the build
+    goes to (and any folder holding it) and other build output folders."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(top):
         here = Path(dirpath)
@@ -607,7 +611,7 @@ def _walk(top: Path, out_dir: Path) -> list[Path]:
             for d in dirnames
             if not d.startswith(".")
             and d != "__pycache__"
-            and (here / d) != out_dir
+            and not _abs(out_dir).is_relative_to(_abs(here / d))  # the build folder itself
             and not (here / d / INDEX_NAME).exists()
         )
         found += [here / f for f in sorted(filenames) if not f.startswith(".")]

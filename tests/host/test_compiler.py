@@ -498,3 +498,17 @@ def test_prebuilt_mpy_is_copied_only_when_compatible(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "legacy.mpy").exists()
     ok = build([tmp_path / "src"], Target(5, arch="xtensa"), tmp_path / "out5")
     assert outputs(ok) == {"legacy.mpy": "copied"}
+
+
+def test_building_a_project_folder_leaves_out_its_own_build_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "util.py", PLAIN)
+    out_dir = tmp_path / "build" / "rp2-pico" / "app"
+    target = Target.parse("6.3", "armv6m")
+    build([Path(".")], target, out_dir)
+    write(tmp_path / "build" / "rp2-pico" / "run" / "stray.py", PLAIN)  # another build
+    result = build([Path(".")], target, out_dir)
+    assert sorted(p.output.relative_to(out_dir).as_posix() for p in result.files) == [
+        "util.mpy"]
