@@ -51,7 +51,9 @@ class EmberSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        # xdist hands each worker its id in workerinput; the PYTEST_XDIST_WORKER variable
+        # would also be inherited by a pytest this run starts as a child, so not read here
+        self.worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
         self._board: Board | None = None
         self._failed: EmberError | None = None  # the board could not be started: say so once
         self._extra: list[Board] = []
