@@ -1,12 +1,13 @@
-"""Prints 1 if the ember runtime is frozen into this board's firmware, else 0.
+# ember: runs ON the board, called by `ember flash` (host_tools/install/runtime.py) through
+# host_tools/link/device_code.py before it installs the runtime into /lib.
+"""Whether the ember runtime is frozen into this board's firmware.
 
-Sent by `ember flash` (host_tools/deploy.py) before it installs the runtime into /lib: a
-frozen package comes first on sys.path ('.frozen' before '/lib'), so a copy in /lib would
+A frozen package comes first on sys.path ('.frozen' before '/lib'), so a copy in /lib would
 never be imported. A frozen module's __file__ is relative to '.frozen', not a path."""
 import sys
 
 
-def _ember_frozen():
+def frozen():
     loaded = sys.modules.get("ember")
     if loaded is not None:
         return not loaded.__file__.startswith("/")
@@ -14,13 +15,10 @@ def _ember_frozen():
     sys.path[:] = [".frozen"]
     try:
         import ember  # noqa: F401 - found only if frozen
+
         return True
     except ImportError:
         return False
     finally:
         sys.path[:] = path
         sys.modules.pop("ember", None)
-
-
-print(int(_ember_frozen()))
-del _ember_frozen

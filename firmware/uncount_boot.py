@@ -1,5 +1,5 @@
-# ember: runs ON the board, sent by host_tools/link.py right after each soft reset the host
-# itself makes from the raw REPL.
+# ember: runs ON the board, called by host_tools/link/session.py (through device_code) right
+# after each soft reset the host itself makes from the raw REPL.
 """Take back the boot that firmware/boot_guard.py just counted for a host's soft reset.
 
 A raw-REPL soft reset runs boot.py (the guard counts a boot) but not main.py, so it is
@@ -9,7 +9,7 @@ row would set main.py aside. Written to the same temporary file the guard uses a
 renamed over the count, in one step as the guard does. No count: nothing to do."""
 
 
-def _ember_uncount(path="/.ember/boots"):
+def uncount(path="/.ember/boots"):
     try:
         with open(path) as f:
             n = int(f.read()) - 1
@@ -24,6 +24,3 @@ def _ember_uncount(path="/.ember/boots"):
     else:
         os.remove(path)
 
-
-_ember_uncount()
-del _ember_uncount

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from host_tools.errors import EmberError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.push.session import LocalFile, plan, push
 from host_tools.sim.launcher import VirtualBoard
@@ -30,23 +31,6 @@ from host_tools.sim.launcher import VirtualBoard
 EMBER = str(Path(sys.executable).parent / "ember")
 BOARD = "rp2-pico"
 CAMPAIGN_TIMEOUT_S = 60.0
-LISTING = """
-import os, hashlib, binascii
-def walk(d):
-    for e in os.ilistdir(d):
-        p = (d if d != '/' else '') + '/' + e[0]
-        if p == '/.ember':
-            continue
-        if e[1] == 0x4000:
-            yield from walk(p)
-        else:
-            yield p
-for p in walk('/'):
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        h.update(f.read())
-    print(p, binascii.hexlify(h.digest()).decode())
-"""
 
 
 @dataclass
@@ -71,8 +55,9 @@ class Versions:
 
 def board_files(port: str) -> dict[str, str]:
     with Link(port) as link:
-        out = link.exec(LISTING, timeout=30).decode()
-    return dict(line.split(" ") for line in out.strip().splitlines())
+        held = device_code.call(link, "host/runner.py", "files_with_digests", timeout=30)
+    assert isinstance(held, dict)
+    return held
 
 
 def corrupt_files(port: str, versions: Versions) -> int:

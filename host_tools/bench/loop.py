@@ -13,6 +13,7 @@ from host_tools.install.runtime import (
     install_runtime,
     pushable,
 )
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.session import plan, push
@@ -44,9 +45,10 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
         built = build_tree([BENCH_SCRIPT], target, label, subdir="bench", root=ember_build_dir())
         push(link, plan(pushable(built), BENCH_DEST), dest=BENCH_DEST)
         link.raw_repl(soft_reset=True)  # a clean heap for the measurements
-        code = (f"import sys\nsys.path.insert(0, {BENCH_DEST!r})\n"
-                f"import bench_loop\nbench_loop.run({round_trips})\n")
-        out = link.exec(code, timeout=600).decode()
+        out = device_code.output_of(link, "host/runner.py", "call_module", BENCH_DEST,
+                                    "bench_loop", "run", round_trips, timeout=600)
+        assert isinstance(out, bytes)
+        out = out.decode()
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     result["board"] = board or "unknown"
     result["runtime"] = runtime

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import EmberError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.mpy.compiler import INDEX_NAME, Target, build
 from host_tools.push.session import plan, push
@@ -72,10 +73,7 @@ def _verify(port: str, project: Path, dests: list[str]) -> None:
         for dest in dests:
             for local in files:
                 remote = dest.rstrip("/") + local.board_path
-                digest = link.eval(
-                    f"''.join('%02x' % b for b in __import__('hashlib').sha256("
-                    f"open({remote!r}, 'rb').read()).digest())"
-                )
+                digest = device_code.call(link, "host/probe.py", "sha256_hex", remote)
                 if digest != local.digest:
                     raise EmberError(f"{remote} differs from {local.source} after the push")
 

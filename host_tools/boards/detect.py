@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError, LinkError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.sim import registry
 
@@ -57,7 +58,7 @@ def check_profile(link: Link, board: str) -> None:
                 f"drop --board or use --board {sim.board}"
             )
         return
-    platform = link.eval("__import__('sys').platform")
+    platform = device_code.call(link, "host/probe.py", "sys_platform")
     expected = boards.sys_platform(profile)
     if platform != expected:
         raise CommandError(

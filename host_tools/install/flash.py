@@ -26,6 +26,7 @@ from typing import ClassVar, Protocol
 
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, EmberError, LinkError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.sim import registry
 
@@ -34,7 +35,6 @@ PORT_TIMEOUT_S = 20.0  # the board's serial port comes back after flashing
 BOOTLOADER_TIMEOUT_S = 20.0  # a UF2 drive mounts / a DFU device enumerates
 TOOL_TIMEOUT_S = 600.0  # one flashing tool run
 POLL_S = 0.2  # how often a drive, device or port is looked for (no event to wait on)
-BOOTLOADER_CODE = "import machine\nmachine.bootloader()"
 
 # esptool: MicroPython's deploy instructions (ports/esp32/boards/*/board.json "flash_offset",
 # deploy_s2.md, deploy_s3.md, deploy_c3.md; the esp8266 tutorial writes at 0).
@@ -50,6 +50,7 @@ ESP_FLASH_OFFSETS: dict[str, int] = {
     "esp32c5": 0x2000,
     "esp32p4": 0x2000,
 }
+BOOTLOADER_REQUEST = ("host/probe.py", "enter_bootloader")  # machine.bootloader() on the board
 ESP_IMAGE_MAGIC = 0xE9  # first byte of every ESP application/bootloader image
 
 # UF2 (github.com/microsoft/uf2 README): 512-byte blocks, magics at offsets 0, 4 and 508.
@@ -221,7 +222,8 @@ class Flasher:
             return False
         try:
             with self.open_link(self.port) as link:
-                link.start(BOOTLOADER_CODE)  # the board resets: no reply will come
+                # the board resets: no reply will come
+                device_code.start(link, *BOOTLOADER_REQUEST)
         except LinkError:
             return False
         return True

@@ -25,6 +25,7 @@ from pathlib import Path
 from mpremote.romfs import VfsRomWriter
 
 from host_tools.errors import CommandError, DeviceError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
@@ -35,12 +36,11 @@ MOUNT_POINT = "/rom"
 RUNTIME_PREFIX = "lib/ember"
 RAM_IMAGE_PATH = "/romfs.img"
 CHUNK = 4096  # bytes per write, as mpremote's deploy
+DEVICE_STEPS = "host/romfs.py"  # the board's side of each step, under firmware/
 SKIP_NAMES = {"__pycache__", ".DS_Store", compiler.INDEX_NAME}
 
 # vfs.rom_ioctl request numbers (extmod/vfs_rom_ioctl.h, as mpremote's commands.py uses them).
-ROM_COUNT, ROM_GET, ROM_PREPARE, ROM_WRITE, ROM_COMPLETE, ROM_BLOCK_SIZE = 1, 2, 3, 4, 5, 6
 # Block-device ioctl numbers for partitions that are objects (extmod/vfs.h).
-BLOCK_COUNT, BLOCK_SIZE, BLOCK_ERASE = 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -125,11 +125,7 @@ def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool |
     """
     if not image.startswith(VfsRomWriter.ROMFS_HEADER):
         raise CommandError("not a ROMFS image (no ROMFS header)")
-    link.exec("import vfs,sys")
-    partitions = 0
-    if link.eval("hasattr(vfs,'rom_ioctl')"):
-        count = link.eval(f"vfs.rom_ioctl({ROM_COUNT})")
-        partitions = count if isinstance(count, int) else 0
+    partitions = _romfs(link, "partitions")
     if partitions > partition:
         return _write_partition(link, image, partition, progress)
     if in_ram is None:
@@ -139,7 +135,7 @@ def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool |
             f"this firmware has no ROMFS partition {partition} (vfs.rom_ioctl reports "
             f"{partitions}): flash a build with ROMFS enabled (MicroPython 1.25+, e.g. "
             "ESP8266_GENERIC-FLASH_2M_ROMFS, PYBD_SFx) or use `ember push`")
-    if not link.eval("hasattr(vfs,'VfsRom')"):
+    if not _romfs(link, "can_mount"):
         raise CommandError("this firmware has no vfs.VfsRom: it cannot mount a ROMFS image")
     with tempfile.TemporaryDirectory(prefix="ember-romfs-") as scratch:
         local = Path(scratch) / RAM_IMAGE_PATH.lstrip("/")
@@ -158,46 +154,30 @@ def _is_virtual(port: str) -> bool:
 
 def mount_in_ram(link: Link, path: str = RAM_IMAGE_PATH) -> None:
     """Mounts a RAM copy of the image file at /rom and puts /rom, /rom/lib on sys.path."""
-    link.exec("import vfs,sys")
-    _unmount(link)
-    link.exec(f"vfs.mount(vfs.VfsRom(open({path!r},'rb').read()),{MOUNT_POINT!r})")
-    _on_path(link)
+    _romfs(link, "mount_ram_copy", path)
 
 
-def _on_path(link: Link) -> None:
-    # ROMFS firmware puts both on sys.path at start-up; elsewhere they go ahead of '.frozen'
-    # and /lib, so the ROMFS copy of a module wins.
-    for entry in (f"{MOUNT_POINT}/lib", MOUNT_POINT):
-        link.exec(f"{entry!r} in sys.path or sys.path.insert(1,{entry!r})")
-
-
-def _unmount(link: Link) -> None:
-    link.exec(f"try:\n vfs.umount({MOUNT_POINT!r})\nexcept OSError:\n pass")
+def _romfs(link: Link, function: str, *args: object) -> object:
+    """One step of firmware/host/romfs.py on the board (kept there while a job lasts)."""
+    return device_code.call(link, DEVICE_STEPS, function, *args, keep=True)
 
 
 def _write_partition(link: Link, image: bytes, rom_id: int,
                      progress: Progress | None) -> RomfsDeployment:
     """mpremote's `romfs deploy` steps, with each device answer checked."""
-    link.exec(f"dev=vfs.rom_ioctl({ROM_GET},{rom_id})")
-    if link.eval("isinstance(dev,int) and dev<0"):
+    found = _romfs(link, "partition", rom_id)
+    if found is None:
         raise CommandError(f"ROMFS partition {rom_id} not found on the board")
-    has_object = bool(link.eval("hasattr(dev,'ioctl')"))
-    if has_object:
-        block_size = _int(link.eval(f"dev.ioctl({BLOCK_SIZE},0)"))
-        capacity = _int(link.eval(f"dev.ioctl({BLOCK_COUNT},0)")) * block_size
-    else:
-        capacity = _int(link.eval("len(dev)"))
-        block_size = _int(link.eval(f"vfs.rom_ioctl({ROM_BLOCK_SIZE},{rom_id})"))
-        if block_size <= 0:
-            block_size = capacity
+    has_object, block_size, capacity = found  # type: ignore[misc]
+    block_size, capacity = _int(block_size), _int(capacity)
     if len(image) > capacity:
         raise CommandError(f"ROMFS image is {len(image)} bytes; partition {rom_id} holds "
                            f"{capacity}")
-    _unmount(link)
+    _romfs(link, "unmount")
     chunk = CHUNK
     if has_object:
         for offset in range(0, len(image), block_size):
-            _check(link.eval(f"dev.ioctl({BLOCK_ERASE},{offset // block_size})"), "erase")
+            _check(_romfs(link, "erase", rom_id, offset // block_size), "erase")
         chunk = min(chunk, block_size)
     else:
         min_write = 0
@@ -205,31 +185,23 @@ def _write_partition(link: Link, image: bytes, rom_id: int,
             offset = 0
             while offset < len(image):
                 size = -(-min(len(image) - offset, 32768) // block_size) * block_size
-                min_write = _check(link.eval(
-                    f"vfs.rom_ioctl({ROM_PREPARE},{rom_id},{offset},{size})"), "prepare")
+                min_write = _check(_romfs(link, "prepare", rom_id, offset, size), "prepare")
                 offset += size
         else:
-            min_write = _check(link.eval(f"vfs.rom_ioctl({ROM_PREPARE},{rom_id},{len(image)})"),
-                               "prepare")
+            min_write = _check(_romfs(link, "prepare", rom_id, len(image)), "prepare")
         chunk = max(chunk, min_write)
-    link.exec("from binascii import a2b_base64")
     for offset in range(0, len(image), chunk):
         data = image[offset:offset + chunk].ljust(chunk, b"\x00")
-        link.exec(f"buf=a2b_base64({binascii.b2a_base64(data, newline=False)!r})")
-        if has_object:
-            link.exec(f"dev.writeblocks({offset // block_size},buf,{offset % block_size})")
-        else:
-            _check(link.eval(f"vfs.rom_ioctl({ROM_WRITE},{rom_id},{offset},buf)"), "write")
+        text = binascii.b2a_base64(data, newline=False).decode()
+        _check(_romfs(link, "write", rom_id, has_object, block_size, offset, text), "write")
         if progress is not None:
             progress(min(offset + chunk, len(image)), len(image))
-    link.exec("buf=None")
     if has_object:
         link.raw_repl(soft_reset=True)  # the firmware mounts /rom at start-up
     else:
-        _check(link.eval(f"vfs.rom_ioctl({ROM_COMPLETE},{rom_id})"), "complete")
-        link.exec(f"vfs.mount(vfs.VfsRom(vfs.rom_ioctl({ROM_GET},{rom_id})),{MOUNT_POINT!r})")
-    link.exec("import sys")
-    _on_path(link)
+        _check(_romfs(link, "complete", rom_id), "complete")
+    _romfs(link, "on_path")
+    device_code.forget(link, DEVICE_STEPS)
     return RomfsDeployment("partition", len(image), capacity)
 
 

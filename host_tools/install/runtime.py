@@ -7,16 +7,16 @@ from pathlib import Path
 
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import CommandError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
-from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR, cache_dir
+from host_tools.paths import RUNTIME_DIR, cache_dir
 from host_tools.push.session import Progress, PushResult, plan, push
 from host_tools.sim import registry
 
 log = logging.getLogger("ember")
 RUNTIME_DEST = "/lib/ember"
-FROZEN_PROBE = FIRMWARE_DIR / "frozen_runtime.py"
 
 
 def project_build_dir(build_dir: Path | None = None) -> Path:
@@ -40,7 +40,7 @@ def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
         if not board:
             raise compiler.CompileError("building needs --board NAME or a connected board")
         return Target.for_profile(load_profile(board)), board
-    value = link.eval("__import__('sys').implementation._mpy")
+    value = device_code.call(link, "host/probe.py", "sys_mpy")
     if not isinstance(value, int):
         raise CommandError(f"{link.port}: the board reports no .mpy version ({value!r})")
     target = Target.from_sys_mpy(value)
@@ -97,7 +97,7 @@ def push_project(
 
 def runtime_frozen(link: Link) -> bool:
     """Whether the board's firmware has the ember runtime frozen in (ember's own builds)."""
-    return link.exec(FROZEN_PROBE.read_text(encoding="utf-8")).strip() == b"1"
+    return bool(device_code.call(link, "frozen_runtime.py", "frozen"))
 
 
 def install_runtime(link: Link, *, board: str | None = None,

@@ -7,19 +7,18 @@ the guard is not there, or main.py is busy rather than crashing, `enter_safe_mod
 the same from the host: Ctrl-C again and again, through the resets, until the REPL
 answers, then main.py is set aside. `leave_safe_mode` puts it back.
 
-The device side of every helper here is a function of firmware/boot_guard.py: its text is
-run in a namespace of its own (so its boot-time action does not run, and the REPL's
-globals stay clean), whether or not the board has the guard installed.
+The device side of every helper here is a function of firmware/boot_guard.py, run through
+host_tools/link/device_code.py whether or not the board has the guard installed.
 """
 
 from __future__ import annotations
 
-import ast
 import time
 
 import serial
 
 from host_tools.errors import LinkError
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.session import Progress, PushResult, plan, push
@@ -118,24 +117,8 @@ def _interrupt_to_repl(link: Link, deadline: float) -> None:
     link.transport.in_raw_repl = False  # whatever the link thought: the board is friendly now
 
 
-def _compact(source: str) -> str:
-    """Device source without its comment-only and blank lines: less to send."""
-    lines = source.splitlines()
-    return "\n".join(ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")) + "\n"
-
-
 def _guard_call(link: Link, function: str) -> object:
-    """Runs one function of firmware/boot_guard.py on the board; returns its result.
-
-    The file's text runs under exec() in a dict whose __name__ is not "__main__": its
-    boot-time action is skipped and nothing is left in the REPL's globals."""
-    code = (
-        "_ember_g = {'__name__': 'boot_guard'}\n"
-        "try:\n"
-        f"    exec({_compact(GUARD.read_text())!r}, _ember_g)\n"
-        f"    print(repr(_ember_g[{function!r}]()))\n"
-        "finally:\n"
-        "    del _ember_g\n"
-    )
-    out = link.exec(code).decode(errors="replace").strip()
-    return ast.literal_eval(out.splitlines()[-1]) if out else None
+    """Runs one function of firmware/boot_guard.py on the board; returns its result. Its
+    boot-time action (guarded by __name__) does not run, and the REPL's globals stay
+    clean: device_code runs the file in a namespace of its own."""
+    return device_code.call(link, "boot_guard.py", function)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import errno
-import functools
 import io
 import os
 import time
@@ -25,7 +24,7 @@ from mpremote.transport_serial import SerialTransport
 
 from host_tools.errors import BoardSilentError, DeviceError, LinkError
 from host_tools.errors import device_location as device_location  # re-exported
-from host_tools.paths import FIRMWARE_DIR
+from host_tools.link import device_code
 from host_tools.push.protocol import command, resync_padding
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -235,7 +234,7 @@ class Link:
                 raise LinkError(f"link to {self.port} lost: {error}") from None
         if soft_reset:
             try:
-                self.exec(_uncount_boot_code())
+                device_code.call(self, "uncount_boot.py", "uncount")
             except DeviceError:
                 pass  # a read-only filesystem, say: the count is advice, the reset is done
 
@@ -262,8 +261,10 @@ class Link:
             raise LinkError(f"{self.port}: the board reset while running the code") from None
         except TransportExecError as error:  # pragma: no cover - exec_raw does not raise it
             raise DeviceError.from_traceback(error.error_output) from None
-        except TransportError as error:
-            raise LinkError(f"{self.port}: {error.args[0] if error.args else error}") from None
+        except TransportError as error:  # the framing broke: a timeout, a cut, a dead board
+            detail = error.args[0] if error.args else error
+            raise LinkError(f"{self.port}: the board stopped answering the raw REPL "
+                            f"({detail})") from None
         except (serial.SerialException, OSError) as error:
             raise LinkError(f"link to {self.port} lost: {error}") from None
         if err:
@@ -271,9 +272,8 @@ class Link:
         return bytes(watch.output)
 
     def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
-        import ast
 
-        out = self.exec(f"print(repr({expression}))", timeout=timeout)
+        out = self.exec(device_code.expression(expression), timeout=timeout)
         return ast.literal_eval(out.decode().strip())
 
     def start(self, code: str | bytes) -> None:
@@ -314,11 +314,3 @@ class _ResetWatch:
         self.tail = (self.tail + data)[-96:]
         if self.tail.endswith(b">>> ") and self.BANNER in self.tail:
             raise _BoardReset
-
-
-@functools.cache
-def _uncount_boot_code() -> str:
-    """firmware/uncount_boot.py without its docstring and comments: less to send."""
-    module = ast.parse((FIRMWARE_DIR / "uncount_boot.py").read_text(encoding="utf-8"))
-    del module.body[0]  # the docstring
-    return ast.unparse(module) + "\n"

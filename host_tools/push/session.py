@@ -28,6 +28,7 @@ from host_tools.errors import (
     LinkError,
     ReceiverStoppedError,
 )
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.mpy import compiler
 from host_tools.paths import FIRMWARE_DIR
@@ -43,8 +44,8 @@ from host_tools.push.protocol import (
 )
 
 RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
-BOOTSTRAP = FIRMWARE_DIR / "push" / "bootstrap.py"
-QUICKSTART = FIRMWARE_DIR / "push" / "quickstart.py"
+BOOTSTRAP = "push/bootstrap.py"  # device code under firmware/, sent by device_code
+QUICKSTART = "push/quickstart.py"
 CACHE_DIR = "/.ember"  # the receiver cache and manifest; never listed as project files
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
@@ -171,17 +172,14 @@ class _Receiver:
         check of its own, is also less for a noisy link to damage."""
         source = RECEIVER.read_bytes()
         tag = hashlib.sha256(source).hexdigest()[:12]
-        quick = _compact(QUICKSTART.read_text()).replace("TAG", tag)
-        quick = quick.replace("CHUNK", str(self.chunk))
-        self.link.start(quick.encode())
+        self.link.start(device_code.program(QUICKSTART, "quick_start", tag, self.chunk))
         try:
             reply = self.reply()
         except LinkError as error:
             if not (isinstance(error, ReceiverStoppedError)
                     and error.device.kind == "ImportError"):
                 raise
-            call = f"\n_ember_boot({tag!r}, {self.chunk})\n"
-            self.link.start((_compact(BOOTSTRAP.read_text()) + call).encode())
+            self.link.start(device_code.program(BOOTSTRAP, "_ember_boot", tag, self.chunk))
             reply = self.reply()
         if reply.kind == "S":  # no usable cached receiver on the board yet
             ext, body = _receiver_for(reply.size)
@@ -419,13 +417,6 @@ def _deflated(data: bytes) -> bytes | None:
     packer = zlib.compressobj(9, zlib.DEFLATED, -WBITS)
     packed = packer.compress(data) + packer.flush()
     return packed if len(packed) <= WORTH_COMPRESSING * len(data) else None
-
-
-def _compact(source: str) -> str:
-    """Device source without its comment-only and blank lines, for sending by raw REPL."""
-    return "\n".join(
-        line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")
-    ) + "\n"
 
 
 def _receiver_for(sys_mpy: int) -> tuple[str, bytes]:

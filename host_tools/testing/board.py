@@ -17,6 +17,7 @@ import serial
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import DeviceError, EmberError, LinkError
 from host_tools.install.runtime import RUNTIME_DEST, install_runtime
+from host_tools.link import device_code
 from host_tools.link.session import Link
 from host_tools.mpy.compiler import Target, compile_file
 from host_tools.paths import RUNTIME_DIR
@@ -32,23 +33,7 @@ TAIL_CHARS = 600
 
 # Device-side statements sent through the raw REPL. Each resets __main__ for a test: modules
 # imported since the last reset are unloaded and the REPL's globals start empty.
-_FRESH = (
-    "import sys\n"
-    "for _m in [_m for _m in sys.modules if _m not in {keep!r}]:\n"
-    "    del sys.modules[_m]\n"
-    "globals().clear()\n"
-    "__name__ = '__main__'\n"
-    "import gc\n"
-    "gc.collect()\n"
-    "del gc\n"
-)
-_CALL = (
-    "import sys\n"
-    "if {path!r} not in sys.path:\n"
-    "    sys.path.append({path!r})\n"
-    "del sys\n"
-    "__import__({module!r}).{function}()\n"
-)
+RUNNER = "host/runner.py"  # the board's side of fresh() and call(), under firmware/
 
 
 class DeviceTimeout(EmberError):
@@ -184,7 +169,7 @@ class Board:
 
     def eval(self, expression: str, *, timeout: float | None = None) -> object:
         """The value of a device expression, through its repr()."""
-        text = self.exec(f"print(repr({expression}))", timeout=timeout)
+        text = self.exec(device_code.expression(expression), timeout=timeout)
         return ast.literal_eval(text.strip())
 
     def start(self, code: str) -> None:
@@ -279,7 +264,7 @@ class Board:
                     raise
                 self.restart()
         else:
-            self.link.start("import machine\nmachine.reset()")
+            device_code.start(self.link, "host/probe.py", "hard_reset")
             self._link_lost()
             self._reopen_after_reset()
         self.needs_reset = self._wedged = False
@@ -289,22 +274,25 @@ class Board:
         """Fresh state for the next test: a soft reset if the last one left the board in
         doubt, else a new globals dict and the modules it imported unloaded."""
         self.ready()
-        self.exec(self._fresh_code())
+        device_code.output_of(self, RUNNER, "fresh", device_code.GLOBALS, self._keep(),
+                              keep=True)
         for port in self._open_uarts.values():
             port.reset_input_buffer()
 
-    def _fresh_code(self) -> str:
+    def _keep(self) -> tuple[str, ...]:
+        """The modules a fresh state keeps: those loaded when the board was first used."""
         if self._keep_modules is None:
-            modules = self.eval("list(__import__('sys').modules)")
+            modules = device_code.call(self, RUNNER, "module_names", keep=True)
             self._keep_modules = tuple(str(m) for m in modules)  # type: ignore[attr-defined]
-        return _FRESH.format(keep=self._keep_modules)
+        return self._keep_modules
 
     def call(self, module: str, function: str, *, path: str = "/tests",
              timeout: float | None = None) -> str:
         """Calls module.function() (a module under `path` on the board) in fresh state."""
         self.ready()
-        code = self._fresh_code() + _CALL.format(path=path, module=module, function=function)
-        return self.exec(code, timeout=timeout)
+        return str(device_code.output_of(self, RUNNER, "fresh_call", device_code.GLOBALS,
+                                         self._keep(), path, module, function,
+                                         keep=True, timeout=timeout))
 
     def restart(self) -> None:
         """Restarts a virtual board: a new interpreter, a blank flash, new ports."""

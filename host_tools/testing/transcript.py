@@ -46,12 +46,12 @@ class Transcript:
 
     def text(self) -> str:
         """The current test's transcript, rendered."""
-        return "".join(_render(direction, bytes(data)) for direction, data in self._chunks)
+        return _render_all(self._chunks)
 
     def flush(self) -> None:
         pending = self._chunks[self._flushed :]
         self._flushed = len(self._chunks)
-        self._write("".join(_render(direction, bytes(data)) for direction, data in pending))
+        self._write(_render_all(pending))
 
     def where(self) -> str:
         """Where the full transcript is, for failure messages."""
@@ -69,6 +69,30 @@ class Transcript:
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def _render_all(chunks: list[tuple[str, bytearray]]) -> str:
+    """Renders chunks in order; a program the host sent in raw-paste windows reads as one
+    text, the board's window acknowledgements (0x01, "send another window") shown after it."""
+    folded: list[tuple[str, bytes]] = []
+    acks = 0
+    for direction, data in chunks:
+        if direction == "board" and folded and folded[-1][0] == "host":
+            rest = bytes(data).lstrip(b"\x01")
+            acks += len(data) - len(rest)
+            if not rest:
+                continue
+            data = bytearray(rest)
+        if direction == "host" and folded and folded[-1][0] == "host":
+            folded[-1] = ("host", folded[-1][1] + bytes(data))
+            continue
+        if acks:
+            folded.append(("board", b"\x01" * acks))
+            acks = 0
+        folded.append((direction, bytes(data)))
+    if acks:
+        folded.append(("board", b"\x01" * acks))
+    return "".join(_render(direction, data) for direction, data in folded)
 
 
 def _render(direction: str, data: bytes) -> str:

@@ -16,6 +16,7 @@ import pytest
 from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError
 from host_tools.install import flash
+from host_tools.link import device_code
 
 RP2040 = 0xE48BFF56
 SAMD21 = 0x68ED2B88
@@ -250,7 +251,7 @@ def test_dfu_util_no_device_errors_after_the_deadline(tmp_path: Path, port: str,
     with pytest.raises(CommandError, match="no DFU device 0483:df11") as error:
         flasher.write(image)
     one_line(error)
-    assert link.started == [flash.BOOTLOADER_CODE]
+    assert link.started == [device_code.one_off(*flash.BOOTLOADER_REQUEST)]
 
 
 def test_dfu_util_refuses_a_file_without_the_dfuse_prefix(tmp_path: Path, port: str) -> None:
@@ -327,7 +328,8 @@ def test_uf2_asks_the_board_for_its_bootloader_then_copies(tmp_path: Path, port:
                                 bootloader_timeout=5.0)
     flasher.write(image)
     assert link.ports == [port]
-    assert link.started == ["import machine\nmachine.bootloader()"]
+    assert link.started == [device_code.one_off(*flash.BOOTLOADER_REQUEST)]
+    assert "machine.bootloader()" in device_code.compacted(flash.BOOTLOADER_REQUEST[0])
     assert (drive / "firmware.uf2").read_bytes() == image.read_bytes()
 
 
@@ -343,7 +345,7 @@ def test_uf2_without_a_drive_errors_after_the_deadline(tmp_path: Path, port: str
         flasher.write(image)
     assert time.monotonic() - started < 5
     assert flash.UF2_DRIVE_ENV in one_line(error)
-    assert link.started == [flash.BOOTLOADER_CODE]
+    assert link.started == [device_code.one_off(*flash.BOOTLOADER_REQUEST)]
     assert not (drive / "firmware.uf2").exists()
 
 
