@@ -147,12 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             link.raw_repl(soft_reset=True)  # a clean heap and globals, as mpremote run has
         try:
             link.exec(script.read_bytes(), on_output=_write_out, timeout=None)
-        except KeyboardInterrupt:
-            link.interrupt()  # ctrl-C on the board too
-            try:
-                link.transport.follow(timeout=5, data_consumer=_write_out)
-            except Exception:  # noqa: BLE001 - the board may keep printing; we are leaving
-                pass
+        except KeyboardInterrupt:  # Link.exec has stopped it on the board and read its end
             print("ember: interrupted", file=sys.stderr)
             return 130
     return 0

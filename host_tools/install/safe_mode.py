@@ -17,9 +17,9 @@ import time
 
 import serial
 
-from host_tools.errors import LinkError
+from host_tools.errors import DeviceError, LinkError
 from host_tools.link import device_code
-from host_tools.link.session import Link
+from host_tools.link.session import SOFT_RESET_HOOKS, Link
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.session import Progress, PushResult, plan, push
 
@@ -114,7 +114,7 @@ def _interrupt_to_repl(link: Link, deadline: float) -> None:
     else:
         raise LinkError(f"{link.port}: Ctrl-C brought no REPL prompt (last: {tail[-80:]!r})")
     port.reset_input_buffer()
-    link.transport.in_raw_repl = False  # whatever the link thought: the board is friendly now
+    link.at_friendly_repl()  # whatever the link thought: the board is friendly now
 
 
 def _guard_call(link: Link, function: str) -> object:
@@ -122,3 +122,15 @@ def _guard_call(link: Link, function: str) -> object:
     boot-time action (guarded by __name__) does not run, and the REPL's globals stay
     clean: device_code runs the file in a namespace of its own."""
     return device_code.call(link, "boot_guard.py", function)
+
+
+def _uncount_our_boot(link: Link) -> None:
+    """A soft reset ember made from the raw REPL ran boot.py, whose guard counted a boot
+    that was not main.py's: take it back (firmware/uncount_boot.py says why)."""
+    try:
+        device_code.call(link, "uncount_boot.py", "uncount")
+    except DeviceError:
+        pass  # a read-only filesystem, say: the count is advice, the reset is done
+
+
+SOFT_RESET_HOOKS.append(_uncount_our_boot)

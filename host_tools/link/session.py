@@ -19,13 +19,25 @@ from collections.abc import Callable
 from types import TracebackType
 
 import serial
-from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport import TransportError
 from mpremote.transport_serial import SerialTransport
 
-from host_tools.errors import BoardSilentError, DeviceError, LinkError
+from host_tools.errors import BoardSilentError, LinkError
 from host_tools.errors import device_location as device_location  # re-exported
 from host_tools.link import device_code
-from host_tools.push.protocol import command, resync_padding
+from host_tools.link.program import BoardResetError, Program
+
+# Features that must act at points of the session register here, so the session knows
+# none of them (the issue's rule: no feature lives in the transport).
+# Called after every soft reset the Link makes, with the Link in the raw REPL: the boot
+# guard takes back its count of that boot (install/safe_mode.py registers it).
+SOFT_RESET_HOOKS: list[Callable[[Link], None]] = []
+# Called when Ctrl-C does not bring the raw REPL, with a `say(bytes)` that writes and reads
+# the answer: a program that reads stdin as data is told to end (push/session.py registers
+# the receiver's padding and Q).
+UNHEEDED_INTERRUPT_HOOKS: list[Callable[[Callable[[bytes], None]], None]] = []
+STOP_TIMEOUT_S = 3.0  # a program interrupted with Ctrl-C must have ended by then
+DRAIN_TIMEOUT_S = 5.0  # what a program prints after the user's Ctrl-C is shown this long
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 ENTER_ATTEMPTS = 4
@@ -51,11 +63,11 @@ def _port_error(port: str, error: Exception) -> LinkError:
 class _Transport(SerialTransport):
     """mpremote's SerialTransport with a sturdier, bounded entry into the raw REPL."""
 
-    prompt_consumed = False  # a reader past a program's end already took the '>' prompt
+    prompt_read = False  # the '>' that starts the next program was read by a Program
 
     def exec_raw_no_follow(self, command: str | bytes) -> None:
-        if self.prompt_consumed:
-            self.prompt_consumed = False
+        if self.prompt_read:
+            self.prompt_read = False
             real = self.read_until
 
             def prompt_already_read(*args: object, **kwargs: object) -> bytes:
@@ -79,9 +91,9 @@ class _Transport(SerialTransport):
 
     def enter_raw_repl(self, soft_reset: bool = True, timeout_overall: float = 10) -> None:
         # Entering afresh leaves a new '>' to read, whatever an earlier reader took: a
-        # stale prompt_consumed would make exec_raw_no_follow skip it, and the raw-paste
+        # stale prompt_read would make exec_raw_no_follow skip it, and the raw-paste
         # handshake would then read ">R" (seen after a push receiver died).
-        self.prompt_consumed = False
+        self.prompt_read = False
         seen = b""
         heard = False
         for attempt in range(ENTER_ATTEMPTS):
@@ -91,12 +103,10 @@ class _Transport(SerialTransport):
                     "port?"
                 )
             if attempt == 1:
-                # A push receiver left running by a host that vanished reads Ctrl-C as data:
-                # padding completes its frame, Q ends it (see firmware/push/receiver.py).
-                self.serial.write(resync_padding(1024) + command("Q"))
-                self._drain_quietly(0.3)
-                self.serial.write(command("Q"))
-                self._drain_quietly(0.3)
+                # Ctrl-C went unheeded: a program that reads stdin as data (a push receiver
+                # left by a host that vanished) may be running; its owner knows how to end it.
+                for hook in UNHEEDED_INTERRUPT_HOOKS:
+                    hook(self._say)
             self.serial.write(b"\r\x03\x03")  # ctrl-C twice: stop a running program or main.py
             heard = bool(self._drain_quietly(0.05)) or heard
             self.serial.write(b"\r\x01")  # ctrl-A: enter the raw REPL
@@ -122,6 +132,11 @@ class _Transport(SerialTransport):
             if not seen.endswith(RAW_BANNER):
                 raise LinkError(f"{self.device_name} did not come back after soft reboot")
         self.in_raw_repl = True
+
+    def _say(self, data: bytes) -> None:
+        """Writes bytes for a hook and reads what the board answers until it is quiet."""
+        self.serial.write(data)
+        self._drain_quietly(0.3)
 
     def _drain_quietly(self, quiet_s: float, limit_s: float = 1.0) -> bytes:
         """Reads until the board has been quiet for quiet_s (a busy printer: limit_s)."""
@@ -224,8 +239,8 @@ class Link:
 
     # -- REPL ----------------------------------------------------------------------------
     def raw_repl(self, soft_reset: bool = False) -> None:
-        """Enters the raw REPL (with a soft reset first if asked). After a soft reset the
-        boot guard's count of that boot is taken back: it was ours, not a crash."""
+        """Enters the raw REPL (with a soft reset first if asked), then runs the soft-reset
+        hooks (SOFT_RESET_HOOKS)."""
         transport = self.transport
         if soft_reset or not transport.in_raw_repl:
             try:
@@ -233,14 +248,48 @@ class Link:
             except (serial.SerialException, OSError) as error:
                 raise LinkError(f"link to {self.port} lost: {error}") from None
         if soft_reset:
-            try:
-                device_code.call(self, "uncount_boot.py", "uncount")
-            except DeviceError:
-                pass  # a read-only filesystem, say: the count is advice, the reset is done
+            for hook in SOFT_RESET_HOOKS:
+                hook(self)
 
     def friendly_repl(self) -> None:
         if self.transport.in_raw_repl:
             self.transport.exit_raw_repl()
+
+    def forget_state(self) -> None:
+        """The board's REPL state is unknown (it reset, a program was abandoned, the link
+        was disturbed): the next program enters the raw REPL afresh."""
+        if self._transport is not None:
+            self._transport.in_raw_repl = False
+            self._transport.prompt_read = False
+
+    def at_friendly_repl(self) -> None:
+        """The board is at its friendly '>>>' prompt now (it reset, say): the session
+        knows it, and the next program enters the raw REPL afresh."""
+        self.forget_state()
+
+    def program_ended(self, prompt_read: bool) -> None:
+        """A Program read its end: with the raw REPL's '>' (the next program starts at
+        once) or without (the state is unknown)."""
+        if prompt_read:
+            self.transport.prompt_read = True
+        else:
+            self.forget_state()
+
+    def start(self, code: str | bytes, *, on_output: Callable[[bytes], None] | None = None,
+              noisy: bool = False, keep_output: bool = True) -> Program:
+        """Starts code in the raw REPL and returns its Program without waiting for it."""
+        self.raw_repl()
+        try:
+            self.transport.exec_raw_no_follow(code)
+        except TransportError as error:
+            self.forget_state()
+            detail = error.args[0] if error.args else error
+            raise LinkError(f"{self.port}: the board stopped answering the raw REPL "
+                            f"({detail})") from None
+        except (serial.SerialException, OSError) as error:
+            self.forget_state()
+            raise LinkError(f"link to {self.port} lost: {error}") from None
+        return Program(self, on_output=on_output, noisy=noisy, keep_output=keep_output)
 
     def exec(
         self,
@@ -249,68 +298,44 @@ class Link:
         timeout: float | None = DEFAULT_EXEC_TIMEOUT_S,
         on_output: Callable[[bytes], None] | None = None,
     ) -> bytes:
-        """Runs code in the raw REPL; returns its output or raises DeviceError. A board
-        that resets while the code runs (machine.reset(), a crash) raises LinkError rather
-        than leaving the caller waiting for an end of output that never comes."""
-        self.raw_repl()
-        watch = _ResetWatch(on_output)
+        """Runs code in the raw REPL; returns its output (or streams it to on_output) or
+        raises DeviceError. A board that resets while the code runs (machine.reset(), a
+        crash) raises LinkError; so does code still running after `timeout` seconds, once
+        Ctrl-C has stopped it."""
+        program = self.start(code, on_output=on_output)
         try:
-            _, err = self.transport.exec_raw(code, timeout=timeout, data_consumer=watch)
-        except _BoardReset:
-            self.transport.in_raw_repl = False
-            raise LinkError(f"{self.port}: the board reset while running the code") from None
-        except TransportExecError as error:  # pragma: no cover - exec_raw does not raise it
-            raise DeviceError.from_traceback(error.error_output) from None
-        except TransportError as error:  # the framing broke: a timeout, a cut, a dead board
-            detail = error.args[0] if error.args else error
-            raise LinkError(f"{self.port}: the board stopped answering the raw REPL "
-                            f"({detail})") from None
-        except (serial.SerialException, OSError) as error:
-            raise LinkError(f"link to {self.port} lost: {error}") from None
-        if err:
-            raise DeviceError.from_traceback(err.decode(errors="replace"))
-        return bytes(watch.output)
+            ended = program.wait(timeout)
+        except BoardResetError:
+            raise
+        except KeyboardInterrupt:  # Ctrl-C on the host: on the board too, and read its end
+            program.stop(DRAIN_TIMEOUT_S)
+            raise
+        if not ended:
+            stopped = program.stop(STOP_TIMEOUT_S)
+            raise LinkError(f"{self.port}: the code did not end within {timeout:g} s"
+                            + ("; stopped with Ctrl-C" if stopped else
+                               ", and Ctrl-C did not stop it"))
+        error = program.device_error()
+        if error is not None:
+            raise error
+        return bytes(program.out)
 
     def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
-
+        """The value of the caller's expression on the board, through its repr()."""
         out = self.exec(device_code.expression(expression), timeout=timeout)
         return ast.literal_eval(out.decode().strip())
 
-    def start(self, code: str | bytes) -> None:
-        """Starts code in the raw REPL without waiting for it to finish."""
-        self.raw_repl()
-        try:
-            self.transport.exec_raw_no_follow(code)
-        except TransportError as error:
-            raise LinkError(f"{self.port}: {error}") from None
+    def drain(self, program: Program | None, timeout: float,
+              on_output: Callable[[bytes], None] | None = None) -> None:
+        """Reads an interrupted program to its end (at most `timeout`), passing on what it
+        still prints; the session forgets its state if the end did not come."""
+        if program is None:
+            self.forget_state()
+            return
+        program.on_output = on_output
+        if not program.wait(timeout):
+            self.forget_state()
 
     def interrupt(self) -> None:
         """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""
         self.serial.write(b"\x03")
-
-
-class _BoardReset(Exception):
-    """The board's friendly REPL banner came where a program's output was expected."""
-
-
-class _ResetWatch:
-    """mpremote's data consumer for exec: keeps (or streams) the output, and notices a
-    board that rebooted: its banner and '>>> ' prompt can only mean the program is gone."""
-
-    BANNER = b'Type "help()" for more information.'
-
-    def __init__(self, on_output: Callable[[bytes], None] | None) -> None:
-        self.on_output = on_output
-        self.output = bytearray()
-        self.tail = b""
-
-    def __call__(self, data: bytes) -> None:
-        if data == b"\x04":
-            return  # mpremote hands the end-of-output marker to the consumer too
-        if self.on_output is not None:
-            self.on_output(data)
-        else:
-            self.output += data
-        self.tail = (self.tail + data)[-96:]
-        if self.tail.endswith(b">>> ") and self.BANNER in self.tail:
-            raise _BoardReset

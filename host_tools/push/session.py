@@ -29,7 +29,8 @@ from host_tools.errors import (
     ReceiverStoppedError,
 )
 from host_tools.link import device_code
-from host_tools.link.session import Link
+from host_tools.link.program import Program
+from host_tools.link.session import UNHEEDED_INTERRUPT_HOOKS, Link
 from host_tools.mpy import compiler
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.protocol import (
@@ -154,7 +155,7 @@ class _Receiver:
         self.wire_bytes = 0  # bytes of file data on the wire, after compression
         self.frame_timeout = min(FRAME_TIMEOUT_S, reply_timeout)
         self.link = link
-        self.port: serial.Serial = link.serial
+        self.program: Program | None = None  # the receiver, running in the raw REPL
         self.chunk = chunk
         self.window = window
         self.progress = progress
@@ -172,19 +173,19 @@ class _Receiver:
         check of its own, is also less for a noisy link to damage."""
         source = RECEIVER.read_bytes()
         tag = hashlib.sha256(source).hexdigest()[:12]
-        self.link.start(device_code.program(QUICKSTART, "quick_start", tag, self.chunk))
+        self._run(device_code.program(QUICKSTART, "quick_start", tag, self.chunk))
         try:
             reply = self.reply()
         except LinkError as error:
             if not (isinstance(error, ReceiverStoppedError)
                     and error.device.kind == "ImportError"):
                 raise
-            self.link.start(device_code.program(BOOTSTRAP, "_ember_boot", tag, self.chunk))
+            self._run(device_code.program(BOOTSTRAP, "_ember_boot", tag, self.chunk))
             reply = self.reply()
         if reply.kind == "S":  # no usable cached receiver on the board yet
             ext, body = _receiver_for(reply.size)
             digest = hashlib.sha256(body).hexdigest()
-            self.port.write(command(f"{ext} {len(body)} {digest}") + body)
+            self.write(command(f"{ext} {len(body)} {digest}") + body)
             reply = self.reply()
         if reply.kind == "E":
             raise CommandError(
@@ -197,43 +198,42 @@ class _Receiver:
             raise LinkError(f"board receiver speaks protocol {reply.seq}, not {PROTOCOL_VERSION}")
         self.inflates = self.compress and "z" in reply.text.split()
 
+    def _run(self, code: str) -> None:
+        # Its stdout is the protocol, read by read_line; a damaged byte that reads as the
+        # raw REPL's end marker is told from a real end (noisy).
+        self.program = self.link.start(code, noisy=True, keep_output=False)
+        self.pending = b""
+
+    def write(self, data: bytes) -> None:
+        assert self.program is not None
+        self.program.write(data)
+
     def send_line(self, text: str) -> None:
         self.last_command = command(text)
-        self.port.write(self.last_command)
+        self.write(self.last_command)
 
     def read_line(self, timeout: float) -> bytes:
+        program = self.program
+        assert program is not None
         deadline = time.monotonic() + timeout
         while True:
-            end = self.pending.find(b"\x04")
             newline = self.pending.find(b"\n")
-            if end >= 0 and (newline < 0 or end < newline):
-                self._ended(end)  # the raw REPL's end of output, or a damaged byte
-                continue
             if newline >= 0:
                 break
+            if program.done:
+                self.pending = b""
+                self._stopped(program)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            self.port.timeout = min(remaining, 0.5)
-            self.pending += self.port.read(max(1, self.port.in_waiting))
+            self.pending += program.read(min(remaining, 0.5))
         line, _, self.pending = self.pending.partition(b"\n")
         return line  # checked as bytes, decoded only once intact (push_protocol)
 
-    def _ended(self, at: int) -> None:
-        """The receiver stopped if a second \\x04 (after its error text) follows soon."""
-        rest = self.pending[at + 1 :]
-        deadline = time.monotonic() + 1.0
-        while b"\x04" not in rest and time.monotonic() < deadline:
-            self.port.timeout = 0.1
-            rest += self.port.read(1)  # byte by byte: the raw REPL's '>' must stay unread
-        if b"\x04" not in rest:
-            self.pending = rest  # a lone \x04: noise on the link, not the end
-            return
-        error, _, after = rest.partition(b"\x04")
-        self.pending = b""
-        if after.startswith(b">"):
-            self.link.transport.prompt_consumed = True
-        error = error.decode(errors="replace").strip()
+    @staticmethod
+    def _stopped(program: Program) -> None:
+        """The receiver's program ended: it stopped, with the error it printed."""
+        error = program.error_text.strip()
         last = error.splitlines()[-1] if error else "no reason given"
         raise ReceiverStoppedError(f"the push receiver stopped on the board: {last}", last, error)
 
@@ -262,7 +262,7 @@ class _Receiver:
             resends += 1
             if resends > MAX_RETRIES or not self.last_command:
                 raise LinkError(f"{self.link.port}: the link keeps damaging commands")
-            self.port.write(self.last_command)
+            self.write(self.last_command)
 
     def expect(self, kind: str) -> Reply:
         reply = self.reply()
@@ -306,7 +306,7 @@ class _Receiver:
         naks = silences = 0
         while not opened or (base < len(frames) and not confirmed):
             while opened and next_seq < len(frames) and next_seq < base + self.window:
-                self.port.write(frame(next_seq, frames[next_seq]))
+                self.write(frame(next_seq, frames[next_seq]))
                 next_seq += 1
             try:
                 reply = self.reply(None if not opened else self.frame_timeout)
@@ -316,7 +316,7 @@ class _Receiver:
                 if silences >= MAX_SILENCES or not opened:
                     raise
                 silences += 1
-                self.port.write(resync_padding(self.chunk))  # unstick a half-read frame
+                self.write(resync_padding(self.chunk))  # unstick a half-read frame
                 continue
             silences = 0
             if reply.kind in ("OK", "BAD") and reply.path == local.board_path and opened:
@@ -378,10 +378,10 @@ class _Receiver:
 
     def finish(self) -> None:
         self.send_line("Q")
-        try:
-            self.link.transport.follow(timeout=REPLY_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - the session is over either way
-            pass
+        assert self.program is not None
+        with contextlib.suppress(EmberError):  # the session is over either way
+            if not self.program.wait(REPLY_TIMEOUT_S):
+                self.link.forget_state()
 
     def abort(self, stopped: bool = False) -> None:
         """Ends a broken session from any state, so the raw REPL is reachable again:
@@ -389,16 +389,18 @@ class _Receiver:
         damaged line) ends the receiver. A receiver that `stopped` by itself is gone
         already: anything sent would land in the raw REPL as program text (on a full
         heap, enough to crash the interpreter), so only its last output is drained."""
+        # The framing is abandoned here: what the board still says is read and dropped.
+        port = self.link.serial
         with contextlib.suppress(OSError, serial.SerialException):
             if not stopped:
-                self.port.write(resync_padding(self.chunk))
-                _read_until_quiet(self.port, 0.2)
+                port.write(resync_padding(self.chunk))
+                _read_until_quiet(port, 0.2)
                 for _ in range(2):
-                    self.port.write(command("Q"))
-                    _read_until_quiet(self.port, 0.2)
+                    port.write(command("Q"))
+                    _read_until_quiet(port, 0.2)
             else:
-                _read_until_quiet(self.port, 0.2)
-        self.link.transport.in_raw_repl = False  # enter it afresh next time
+                _read_until_quiet(port, 0.2)
+        self.link.forget_state()  # enter the raw REPL afresh next time
 
 
 def _read_until_quiet(port: serial.Serial, quiet_s: float, limit_s: float = 5.0) -> None:
@@ -506,3 +508,14 @@ def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: boo
                 receiver.delete(path)
                 result.deleted.append(path)
     receiver.finish()
+
+
+def _end_a_left_receiver(say: Callable[[bytes], None]) -> None:
+    """A receiver left running by a host that vanished reads Ctrl-C as data: padding
+    completes its frame, Q ends it (see firmware/push/receiver.py); Q again in case the
+    first landed in a damaged line."""
+    say(resync_padding(1024) + command("Q"))
+    say(command("Q"))
+
+
+UNHEEDED_INTERRUPT_HOOKS.append(_end_a_left_receiver)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ast
-import codecs
 import dataclasses
 import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import serial
 
@@ -18,6 +18,7 @@ from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import DeviceError, EmberError, LinkError
 from host_tools.install.runtime import RUNTIME_DEST, install_runtime
 from host_tools.link import device_code
+from host_tools.link.program import Program
 from host_tools.link.session import Link
 from host_tools.mpy.compiler import Target, compile_file
 from host_tools.paths import RUNTIME_DIR
@@ -36,6 +37,9 @@ TAIL_CHARS = 600
 RUNNER = "host/runner.py"  # the board's side of fresh() and call(), under firmware/
 
 
+T = TypeVar("T")
+
+
 class DeviceTimeout(EmberError):
     """Code on the board did not finish in time; Ctrl-C stopped it (or did not: `stopped`)."""
 
@@ -43,40 +47,6 @@ class DeviceTimeout(EmberError):
         super().__init__(message)
         self.output = output
         self.stopped = stopped
-
-
-class _Program:
-    """What code started in the raw REPL sends back: output, 0x04, error text, 0x04, '>'."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-        self.err = bytearray()
-        self.ends = 0  # 0x04 bytes seen
-        self.prompt = False
-        self.decoded = ""  # out as text, for expect()
-        self.seen = 0  # expect() matched up to here in `decoded`
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-
-    @property
-    def done(self) -> bool:
-        return self.ends == 2
-
-    def feed(self, data: bytes) -> None:
-        while data:
-            if self.ends == 2:
-                self.prompt = data.startswith(b">")
-                return
-            end = data.find(b"\x04")
-            part = data if end < 0 else data[:end]
-            if self.ends == 0:
-                self.out.extend(part)
-                self.decoded += self._decoder.decode(part, final=end >= 0)
-            else:
-                self.err.extend(part)
-            if end < 0:
-                return
-            self.ends += 1
-            data = data[end + 1 :]
 
 
 class Board:
@@ -104,7 +74,7 @@ class Board:
         self.needs_reset = True  # at first use, and after a MemoryError, timeout, lost prompt
         self.installed: set[tuple[str, str]] = set()  # (local, dest) pushed in this board's life
         self._link: Link | None = None
-        self._program: _Program | None = None
+        self._program: Program | None = None
         self._keep_modules: tuple[str, ...] | None = None
         self._wedged = False  # a program ignored Ctrl-C
         self._open_uarts: dict[int, serial.Serial] = {}
@@ -176,11 +146,10 @@ class Board:
         """Starts code without waiting: follow it with expect(), wait() or stop()."""
         self.settle()
         try:
-            self.link.start(code)
+            self._program = self.link.start(code)
         except LinkError:
             self.needs_reset = True
             raise
-        self._program = _Program()
 
     def expect(self, pattern: str | re.Pattern[str], timeout: float = 10.0) -> re.Match[str]:
         """Waits for `pattern` (a regex) in the output of the started program since start()
@@ -189,15 +158,10 @@ class Board:
         if program is None:
             raise AssertionError("expect() needs a program started with board.start(code)")
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
-            match = regex.search(program.decoded, program.seen)
-            if match:
-                program.seen = match.end()
-                return match
-            if program.done or not self._pump(program, deadline):
-                break
-        tail = program.decoded[program.seen :][-TAIL_CHARS:]
+        match = self._guarded(lambda: program.expect(regex, timeout))
+        if match is not None:
+            return match
+        tail = program.unmatched()[-TAIL_CHARS:]
         why = (
             f"the program ended{': ' + _last_line(program.err) if program.err else ''}"
             if program.done
@@ -218,17 +182,12 @@ class Board:
         program = self._program
         if program is None:
             return ""
-        if not program.done:
-            self.link.interrupt()
-            deadline = time.monotonic() + STOP_TIMEOUT_S
-            while not program.done and self._pump(program, deadline):
-                pass
         self._program = None
-        if program.done:
+        if not self._guarded(lambda: program.stop(STOP_TIMEOUT_S)):
+            # Ctrl-C did not help (kbd_intr(-1), a hang in C): reset before the next use
+            self.needs_reset = self._wedged = True
+        else:
             self._ended(program)
-        else:  # Ctrl-C did not help (kbd_intr(-1), a hang in C): reset before the next use
-            self._link_lost()
-            self._wedged = True
         return program.decoded
 
     def settle(self) -> None:
@@ -237,9 +196,7 @@ class Board:
         program = self._program
         if program is None:
             return
-        deadline = time.monotonic() + SETTLE_S
-        while not program.done and self._pump(program, deadline):
-            pass
+        self._guarded(lambda: program.wait(SETTLE_S))
         self.stop()
 
     # -- state ---------------------------------------------------------------------------
@@ -364,68 +321,53 @@ class Board:
         return self._open_uarts[n]
 
     # -- internals -----------------------------------------------------------------------
-    def _pump(self, program: _Program, deadline: float) -> bool:
-        """Reads what the board sent (up to the deadline); False once the deadline passed."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        port = self.link.serial
+    def _guarded(self, step: Callable[[], T]) -> T:
+        """A step of the started program; a lost link or a board that reset leaves the
+        board in doubt: reset before its next use."""
         try:
-            port.timeout = min(remaining, 0.2)
-            waiting = port.in_waiting
-            program.feed(port.read(max(1, min(waiting, 65536))))
-        except (OSError, serial.SerialException) as error:
+            return step()
+        except LinkError:
             self.needs_reset = True
-            raise LinkError(f"link to {self.port} lost: {error}") from None
-        return True
+            self._program = None
+            raise
 
     def _wait(self, timeout: float) -> None:
         program = self._program
         if program is None:
             raise DeviceError("nothing started on the board")
-        deadline = time.monotonic() + timeout
-        while not program.done and self._pump(program, deadline):
-            pass
-        if not program.done:
-            output = self.stop()
-            self.needs_reset = True
-            if program.done:
-                raise DeviceTimeout(f"no end within {timeout:g} s: stopped with Ctrl-C", output)
-            raise DeviceTimeout(
-                f"no end within {timeout:g} s, and Ctrl-C did not stop it: the board is reset "
-                "before its next use", output, stopped=False)
+        if self._guarded(lambda: program.wait(timeout)):
+            return
+        output = self.stop()
+        self.needs_reset = True
+        if program.done:
+            raise DeviceTimeout(f"no end within {timeout:g} s: stopped with Ctrl-C", output)
+        raise DeviceTimeout(
+            f"no end within {timeout:g} s, and Ctrl-C did not stop it: the board is reset "
+            "before its next use", output, stopped=False)
 
     def _result(self, unmatched: bool = False) -> str:
         program = self._program
         assert program is not None and program.done
         self._program = None
         self._ended(program)
-        if program.err:
-            text = program.err.decode("utf-8", "replace").replace("\r\n", "\n")
-            raise DeviceError.from_traceback(text)
-        text = program.decoded[program.seen :] if unmatched else program.decoded
+        error = program.device_error()
+        if error is not None:
+            raise error
+        text = program.unmatched() if unmatched else program.decoded
         return text.replace("\r\n", "\n")
 
-    def _ended(self, program: _Program) -> None:
-        """A finished program: the raw REPL's '>' is read here, so the next exec skips it."""
-        if not program.prompt:
-            port = self.link.serial
-            port.timeout = STOP_TIMEOUT_S
-            program.prompt = port.read(1) == b">"
-        if program.prompt:
-            self.link.transport.prompt_consumed = True
-        else:
-            self._link_lost()
-        if program.err and DeviceError.from_traceback(
-                program.err.decode("utf-8", "replace")).kind == "MemoryError":
+    def _ended(self, program: Program) -> None:
+        """A finished program: without its '>' prompt, or after a MemoryError, the board
+        is reset before its next use."""
+        error = program.device_error()
+        if not program.prompt or (error is not None and error.kind == "MemoryError"):
             self.needs_reset = True
 
     def _link_lost(self) -> None:
         """The raw REPL state is unknown: enter it afresh next time."""
         self.needs_reset = True
         if self._link is not None:
-            self._link.transport.in_raw_repl = False
-            self._link.transport.prompt_consumed = False
+            self._link.forget_state()
 
     def _reopen_after_reset(self) -> None:
         deadline = time.monotonic() + RESET_TIMEOUT_S

@@ -59,7 +59,7 @@ def _reset_and_watch(link: Link, wanted: bytes, then: bytes = b"") -> bytes:
     `then`, if given), read on the same open port: a port opened after the reset would
     miss what the board printed before it was open, as it would on a real board."""
     link.start("import machine\nmachine.reset()\n")
-    link.transport.in_raw_repl = False  # the reset left the raw REPL
+    link.at_friendly_repl()  # the reset left the raw REPL
     console = Console.over(link.serial)
     before = console.expect(wanted)
     if then:

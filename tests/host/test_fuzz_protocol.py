@@ -37,6 +37,7 @@ from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from host_tools.errors import CommandError, LinkError
+from host_tools.link import program as link_program
 from host_tools.push import session as push
 from host_tools.push.protocol import (
     HEADER,
@@ -388,8 +389,9 @@ class FakePort:
 
 
 def fake_link(port: object) -> types.SimpleNamespace:
-    transport = types.SimpleNamespace(prompt_consumed=False, follow=lambda timeout: None)
-    return types.SimpleNamespace(serial=port, port="fake://", transport=transport)
+    """What a Program needs of its Link: the port, and where to say the state changed."""
+    return types.SimpleNamespace(serial=port, port="fake://", forget_state=lambda: None,
+                                 program_ended=lambda prompt_read: None)
 
 
 def bounded(call: Callable[[], object], clock: Clock) -> tuple[object, float]:
@@ -403,7 +405,9 @@ def bounded(call: Callable[[], object], clock: Clock) -> tuple[object, float]:
         except BaseException as error:  # noqa: BLE001 - judged by the caller
             outcome.append(error)
 
-    with mock.patch.object(push, "time", types.SimpleNamespace(monotonic=clock.monotonic)):
+    fake_time = types.SimpleNamespace(monotonic=clock.monotonic)
+    with mock.patch.object(push, "time", fake_time), \
+            mock.patch.object(link_program, "time", fake_time):
         thread = threading.Thread(target=target, daemon=True)
         thread.start()
         thread.join(HANG_S)
@@ -459,12 +463,15 @@ def arrivals_of(draw: st.DrawFn, stream: bytes) -> list[tuple[float, bytes]]:
 
 
 def new_receiver(port: FakePort, timeout: float = 2.0) -> _Receiver:
-    receiver = _Receiver(fake_link(port), 64, 2, None, reply_timeout=timeout)  # type: ignore[arg-type]
+    link = fake_link(port)
+    receiver = _Receiver(link, 64, 2, None, reply_timeout=timeout)  # type: ignore[arg-type]
+    # the receiver running, as _Receiver.start leaves it
+    receiver.program = link_program.Program(link, noisy=True, keep_output=False)  # type: ignore[arg-type]
     receiver.last_command = command("M /")
     return receiver
 
 
-# _ended waits up to 1 s (+ a 0.1 s read) past a 0x04 for the second one; a read may
+# Program (noisy) waits up to 1 s (+ a 0.1 s read) past a 0x04 for the second one; a read may
 # start just before the deadline.
 OVERRUN_S = 1.2
 
