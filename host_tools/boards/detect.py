@@ -5,7 +5,7 @@ from __future__ import annotations
 from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError, LinkError
 from host_tools.link import device_code
-from host_tools.link.session import Link
+from host_tools.link.interface import BoardLink
 from host_tools.sim import registry
 
 
@@ -46,7 +46,7 @@ def profile_for_port(port: str) -> str | None:
     return None
 
 
-def check_profile(link: Link, board: str) -> None:
+def check_profile(link: BoardLink, board: str) -> None:
     """Refuses a --board profile that is not the board on the port (a wrong .mpy arch or
     heap budget would follow from it)."""
     profile = boards.load_profile(board)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-from host_tools.push.session import Progress as ProgressCallback
+from host_tools.link.interface import Progress as ProgressCallback
 
 
 @contextmanager

@@ -26,11 +26,11 @@ from mpremote.romfs import VfsRomWriter
 
 from host_tools.errors import CommandError, DeviceError
 from host_tools.link import device_code
-from host_tools.link.session import Link
+from host_tools.link.interface import BoardLink, Progress
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
 from host_tools.paths import RUNTIME_DIR
-from host_tools.push.session import Progress, plan, push
+from host_tools.push.session import plan, push
 
 MOUNT_POINT = "/rom"
 RUNTIME_PREFIX = "lib/ember"
@@ -116,7 +116,7 @@ def build_romfs(sources: list[Path], target: Target | None = None, *, runtime: b
 # --- deploying ----------------------------------------------------------------------------
 
 
-def deploy_romfs(link: Link, image: bytes, *, partition: int = 0, in_ram: bool | None = None,
+def deploy_romfs(link: BoardLink, image: bytes, *, partition: int = 0, in_ram: bool | None = None,
                  progress: Progress | None = None) -> RomfsDeployment:
     """Writes the image to ROMFS partition `partition` and mounts it at /rom.
 
@@ -152,17 +152,17 @@ def _is_virtual(port: str) -> bool:
     return "://" not in port and registry.find(port) is not None
 
 
-def mount_in_ram(link: Link, path: str = RAM_IMAGE_PATH) -> None:
+def mount_in_ram(link: BoardLink, path: str = RAM_IMAGE_PATH) -> None:
     """Mounts a RAM copy of the image file at /rom and puts /rom, /rom/lib on sys.path."""
     _romfs(link, "mount_ram_copy", path)
 
 
-def _romfs(link: Link, function: str, *args: object) -> object:
+def _romfs(link: BoardLink, function: str, *args: object) -> object:
     """One step of firmware/host/romfs.py on the board (kept there while a job lasts)."""
     return device_code.call(link, DEVICE_STEPS, function, *args, keep=True)
 
 
-def _write_partition(link: Link, image: bytes, rom_id: int,
+def _write_partition(link: BoardLink, image: bytes, rom_id: int,
                      progress: Progress | None) -> RomfsDeployment:
     """mpremote's `romfs deploy` steps, with each device answer checked."""
     found = _romfs(link, "partition", rom_id)
@@ -218,7 +218,7 @@ def _check(value: object, step: str) -> int:
     return result
 
 
-def install_romfs(link: Link, sources: list[Path], *, board: str | None = None,
+def install_romfs(link: BoardLink, sources: list[Path], *, board: str | None = None,
                   progress: Progress | None = None) -> RomfsDeployment:
     """Builds the app and runtime for the board (.mpy) into a ROMFS image and deploys it."""
     from host_tools.install import runtime as deploy

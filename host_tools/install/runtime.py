@@ -8,11 +8,11 @@ from pathlib import Path
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import CommandError
 from host_tools.link import device_code
-from host_tools.link.session import Link
+from host_tools.link.interface import BoardLink, Progress
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
 from host_tools.paths import RUNTIME_DIR, cache_dir
-from host_tools.push.session import Progress, PushResult, plan, push
+from host_tools.push.session import PushResult, plan, push
 from host_tools.sim import registry
 
 log = logging.getLogger("ember")
@@ -31,7 +31,7 @@ def ember_build_dir() -> Path:
     return cache_dir() / "build"
 
 
-def board_target(link: Link | None, board: str | None) -> tuple[Target, str]:
+def board_target(link: BoardLink | None, board: str | None) -> tuple[Target, str]:
     """The .mpy target and a build label. A connected board's own `sys.implementation._mpy`
     decides (a board on MicroPython 1.12-1.22 gets bytecode from the archived compiler
     that matches it), checked against the --board profile: another native arch is an
@@ -76,7 +76,7 @@ def pushable(result: BuildResult) -> list[tuple[Path, str]]:
 
 
 def push_project(
-    link: Link,
+    link: BoardLink,
     sources: list[Path],
     *,
     board: str | None = None,
@@ -95,12 +95,12 @@ def push_project(
                        window=window_for(board))
 
 
-def runtime_frozen(link: Link) -> bool:
+def runtime_frozen(link: BoardLink) -> bool:
     """Whether the board's firmware has the ember runtime frozen in (ember's own builds)."""
     return bool(device_code.call(link, "frozen_runtime.py", "frozen"))
 
 
-def install_runtime(link: Link, *, board: str | None = None,
+def install_runtime(link: BoardLink, *, board: str | None = None,
                     progress: Progress | None = None) -> PushResult | None:
     """Installs firmware/ember as .mpy under /lib/ember (only what is missing or outdated);
     None, installing nothing, where the firmware has the runtime frozen in (a /lib copy

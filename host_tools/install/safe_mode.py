@@ -19,9 +19,10 @@ import serial
 
 from host_tools.errors import DeviceError, LinkError
 from host_tools.link import device_code
+from host_tools.link.interface import Progress
 from host_tools.link.session import SOFT_RESET_HOOKS, Link
 from host_tools.paths import FIRMWARE_DIR
-from host_tools.push.session import Progress, PushResult, plan, push
+from host_tools.push.session import PushResult, plan, push
 
 GUARD = FIRMWARE_DIR / "boot_guard.py"
 GUARD_MARK = "# ember boot guard"  # the first line of firmware/boot_guard.py

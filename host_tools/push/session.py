@@ -29,8 +29,9 @@ from host_tools.errors import (
     ReceiverStoppedError,
 )
 from host_tools.link import device_code
+from host_tools.link.interface import BoardLink, Progress
 from host_tools.link.program import Program
-from host_tools.link.session import UNHEEDED_INTERRUPT_HOOKS, Link
+from host_tools.link.session import UNHEEDED_INTERRUPT_HOOKS
 from host_tools.mpy import compiler
 from host_tools.paths import FIRMWARE_DIR
 from host_tools.push.protocol import (
@@ -55,7 +56,6 @@ FRAME_TIMEOUT_S = 1.0  # no acknowledgement this long: a frame or its ack was lo
 ENOSPC = 28
 SKIP_NAMES = {"__pycache__", ".git", ".DS_Store"}
 
-Progress = Callable[[int, int], None]  # (bytes sent so far, bytes to send)
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class _Receiver:
     timeouts and resyncs below recover, a damaged command is answered "X" and sent again.
     """
 
-    def __init__(self, link: Link, chunk: int, window: int, progress: Progress | None,
+    def __init__(self, link: BoardLink, chunk: int, window: int, progress: Progress | None,
                  reply_timeout: float = 10.0, compress: bool = True) -> None:
         self.reply_timeout = reply_timeout
         self.compress = compress
@@ -444,7 +444,7 @@ def _unwrap(seq16: int, base: int) -> int:
 
 
 def push(
-    link: Link,
+    link: BoardLink,
     files: list[LocalFile],
     *,
     dest: str = "/",
