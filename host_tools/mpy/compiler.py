@@ -94,7 +94,12 @@ class CompileError(EmberError):
 
 
 class IncompatibleMpyError(CompileError):
-    """An .mpy file would not load on the target board; it must not be pushed."""
+    """An .mpy file would not load on the target board; it must not be pushed. `problem`
+    says why in a few words (for messages that wrap it)."""
+
+    def __init__(self, message: str, path: Path | None = None, problem: str = "") -> None:
+        super().__init__(message, path)
+        self.problem = problem or message
 
 
 # --- targets -------------------------------------------------------------------------------
@@ -249,7 +254,8 @@ def check_compatible(path: Path, target: Target) -> MpyHeader:
         problem = f"it uses {int_bits}-bit small ints, the board {limit}-bit"
     else:
         return header
-    raise IncompatibleMpyError(f"{_show(path)}: incompatible .mpy: {problem}; {board}", path)
+    raise IncompatibleMpyError(f"{_show(path)}: incompatible .mpy: {problem}; {board}", path,
+                               f"{problem}; {board}")
 
 
 def _arch_runs(file_arch: int, board_arch: int, version: int) -> bool:
@@ -451,10 +457,9 @@ def _compile(src: Path, rel: Path, out: Path, target: Target, compiler: Compiler
         try:
             check_compatible(tmp, target)
         except IncompatibleMpyError as exc:
-            reason = str(exc).split("incompatible .mpy: ", 1)[-1]
             raise CompileError(
                 f"{_show(src)}: mpy-cross {compiler.label} output would not load on the board"
-                f" ({reason}); drop @micropython.native/viper or push source with --source",
+                f" ({exc.problem}); drop @micropython.native/viper or push source with --source",
                 src,
             ) from None
         os.replace(tmp, out)
