@@ -312,8 +312,8 @@ class Link:
             raise
         if not ended:
             stopped = program.stop(STOP_TIMEOUT_S)
-            raise LinkError(f"{self.port}: the code did not end within {timeout:g} s"
-                            + ("; stopped with Ctrl-C" if stopped else
+            raise LinkError(f"{self.port}: the board did not finish in {timeout:g} s"
+                            + ("; interrupted it with Ctrl-C" if stopped else
                                ", and Ctrl-C did not stop it"))
         error = program.device_error()
         if error is not None:
