@@ -12,20 +12,6 @@ def sys_platform():
     return sys.platform
 
 
-def sha256_hex(path):
-    """The SHA-256 of a file on the board, as hex."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(512)
-            if not block:
-                break
-            digest.update(block)
-    return "".join("%02x" % b for b in digest.digest())
-
-
 def enter_bootloader():
     """machine.bootloader(): the board leaves MicroPython for its ROM loader (no reply)."""
     import machine

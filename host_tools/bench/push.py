@@ -73,7 +73,7 @@ def _verify(port: str, project: Path, dests: list[str]) -> None:
         for dest in dests:
             for local in files:
                 remote = dest.rstrip("/") + local.board_path
-                digest = device_code.call(link, "host/probe.py", "sha256_hex", remote)
+                digest = device_code.call(link, "host/fs.py", "sha256", remote)
                 if digest != local.digest:
                     raise EmberError(f"{remote} differs from {local.source} after the push")
 

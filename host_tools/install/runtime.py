@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from host_tools.board_paths import RUNTIME_DEST as RUNTIME_DEST  # re-exported
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import CommandError
 from host_tools.link import device_code
@@ -16,7 +17,6 @@ from host_tools.push.session import PushResult, plan, push
 from host_tools.sim import registry
 
 log = logging.getLogger("ember")
-RUNTIME_DEST = "/lib/ember"
 
 
 def project_build_dir(build_dir: Path | None = None) -> Path:

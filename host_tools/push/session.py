@@ -21,6 +21,7 @@ from pathlib import Path
 
 import serial
 
+from host_tools.board_paths import CACHE_DIR as CACHE_DIR  # re-exported
 from host_tools.errors import (
     BoardSilentError,
     CommandError,
@@ -48,7 +49,6 @@ from host_tools.push.protocol import (
 RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
 BOOTSTRAP = "push/bootstrap.py"  # device code under firmware/, sent by device_code
 QUICKSTART = "push/quickstart.py"
-CACHE_DIR = "/.ember"  # the receiver cache and manifest; never listed as project files
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
 MAX_SILENCES = 3  # resync attempts when the board says nothing at all (a dead link)

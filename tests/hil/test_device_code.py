@@ -15,6 +15,7 @@ from host_tools.sim.launcher import VirtualBoard
 
 PROBE = "host/probe.py"
 RUNNER = "host/runner.py"
+FS = "host/fs.py"
 
 
 def test_compaction_drops_docstrings_and_comments_but_not_code() -> None:
@@ -38,12 +39,12 @@ def test_arguments_results_and_errors_cross_as_literals(sim: VirtualBoard) -> No
     data = bytes(range(256)) * 3
     with Link(sim.port) as link:
         link.exec(f"with open('/blob.bin', 'wb') as f:\n    f.write({data!r})")
-        assert device_code.call(link, PROBE, "sha256_hex", "/blob.bin") == \
+        assert device_code.call(link, FS, "sha256", "/blob.bin") == \
             hashlib.sha256(data).hexdigest()
         held = device_code.call(link, RUNNER, "files_with_digests")
         assert held == {"/blob.bin": hashlib.sha256(data).hexdigest()}
         with pytest.raises(DeviceError) as caught:
-            device_code.call(link, PROBE, "sha256_hex", "/no/such/file")
+            device_code.call(link, FS, "sha256", "/no/such/file")
         assert caught.value.kind == "OSError" and caught.value.errno == 2
         assert link.eval("'_ember_ns' in globals()") is False  # dropped after the error
 
