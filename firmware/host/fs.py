@@ -121,3 +121,20 @@ def sha256(path):
                 break
             digest.update(block)
     return "".join("%02x" % b for b in digest.digest())
+
+
+def prune(folders, stop):
+    """Removes each folder that is empty now, and its parents that it leaves empty, up to
+    (not including) `stop`; the folders removed."""
+    removed = []
+    for folder in sorted(folders, key=len, reverse=True):
+        while folder not in (stop, "/", "") and folder.startswith(stop):
+            try:
+                if any(True for _ in os.ilistdir(folder)):
+                    break
+                os.rmdir(folder)
+            except OSError:
+                break
+            removed.append(folder)
+            folder = folder.rsplit("/", 1)[0] or "/"
+    return removed

@@ -22,6 +22,7 @@ from pathlib import Path
 import serial
 
 from host_tools.board_paths import CACHE_DIR as CACHE_DIR  # re-exported
+from host_tools.board_paths import protected_by
 from host_tools.errors import (
     BoardSilentError,
     CommandError,
@@ -49,6 +50,7 @@ from host_tools.push.protocol import (
 RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
 BOOTSTRAP = "push/bootstrap.py"  # device code under firmware/, sent by device_code
 QUICKSTART = "push/quickstart.py"
+PRUNE = ("host/fs.py", "prune")  # removes the folders a delete left empty
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
 MAX_SILENCES = 3  # resync attempts when the board says nothing at all (a dead link)
@@ -71,6 +73,9 @@ class PushResult:
     sent: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # not local, but ember's own: not deleted
+    pruned: list[str] = field(default_factory=list)  # folders a delete left empty, removed
+    dry_run: bool = False  # nothing was sent or deleted: the lists say what would be
     bytes: int = 0
     seconds: float = 0.0
     wire_bytes: int = 0  # file data as sent: less than bytes where it was compressed
@@ -80,6 +85,9 @@ class PushResult:
             "sent": len(self.sent),
             "unchanged": len(self.unchanged),
             "deleted": len(self.deleted),
+            "deleted_paths": self.deleted + self.pruned,
+            "kept_paths": self.kept,
+            "dry_run": self.dry_run,
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
         }
@@ -455,8 +463,11 @@ def push(
     attempts: int = 3,
     reply_timeout: float = REPLY_TIMEOUT_S,
     compress: bool = True,
+    dry_run: bool = False,
 ) -> PushResult:
-    """Sends what changed; with delete, removes board files under dest that are not local.
+    """Sends what changed; with delete, removes board files under dest that are not local
+    (never ember's own: the runtime, its cache; see board_paths.py), then the folders that
+    left empty. With dry_run, only says what it would send and delete.
 
     A session broken by the link (noise, a board that stopped answering) is ended and
     started again, up to `attempts` times; files verified before the break are not sent
@@ -464,12 +475,12 @@ def push(
     started again without compression (inflating takes about 3 KB of heap), once.
     """
     started = time.monotonic()
-    result = PushResult()
+    result = PushResult(dry_run=dry_run)
     total = sum(f.size for f in files)
     for attempt in range(1, attempts + 1):
         receiver = _Receiver(link, chunk, window, progress, reply_timeout, compress)
         try:
-            _session(receiver, files, dest, delete, result, total)
+            _session(receiver, files, dest, delete, result, total, dry_run)
             result.wire_bytes += receiver.wire_bytes
             break
         except BoardSilentError:
@@ -493,21 +504,31 @@ def push(
 
 
 def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: bool,
-             result: PushResult, total: int) -> None:
+             result: PushResult, total: int, dry_run: bool = False) -> None:
     receiver.start()
     held = receiver.manifest(dest)
     changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
     result.unchanged = [f.board_path for f in files
                         if f not in changed and f.board_path not in result.sent]
-    receiver.send_files(changed, total, total - sum(f.size for f in changed))
+    if not dry_run:
+        receiver.send_files(changed, total, total - sum(f.size for f in changed))
     result.sent += [f.board_path for f in changed if f.board_path not in result.sent]
     if delete:
         wanted = {f.board_path for f in files}
         for path in sorted(held):
-            if path not in wanted:
+            if path in wanted or path in result.deleted:
+                continue
+            if protected_by(path) is not None:
+                result.kept.append(path)
+                continue
+            if not dry_run:
                 receiver.delete(path)
-                result.deleted.append(path)
+            result.deleted.append(path)
     receiver.finish()
+    if delete and result.deleted and not dry_run:
+        folders = sorted({posixpath.dirname(path) for path in result.deleted})
+        pruned = device_code.call(receiver.link, PRUNE[0], PRUNE[1], folders, dest)
+        result.pruned = [str(folder) for folder in pruned]  # type: ignore[union-attr]
 
 
 def _end_a_left_receiver(say: Callable[[bytes], None]) -> None:
