@@ -11,7 +11,7 @@ def _ember_boot(tag, chunk):
     import sys
 
     name = "rx_" + tag
-    sys.path.insert(0, "/.ember")
+    sys.path.append("/.ember")  # after .frozen: a frozen receiver wins
     try:
         try:
             receiver = __import__(name)
@@ -28,8 +28,11 @@ def _ember_boot(tag, chunk):
                 micropython.kbd_intr(3)
             receiver = __import__(name)
     finally:
-        sys.path.pop(0)
-    receiver._ember_push(chunk)
+        sys.path.remove("/.ember")
+    try:
+        receiver._ember_push(chunk)
+    finally:
+        sys.modules.pop(name, None)  # the receiver leaves nothing on the heap
 
 
 def _ember_fetch(stem):

@@ -8,9 +8,13 @@ import sys
 
 def quick_start(tag, chunk):
     """Runs the cached receiver of version `tag` (its source's SHA-256, 12 hex digits)."""
-    sys.path.insert(0, "/.ember")
+    name = "rx_" + tag
+    sys.path.append("/.ember")  # after .frozen: a frozen receiver wins
     try:
-        receiver = __import__("rx_" + tag)
+        receiver = __import__(name)
     finally:
-        sys.path.pop(0)
-    receiver._ember_push(chunk)
+        sys.path.remove("/.ember")
+    try:
+        receiver._ember_push(chunk)
+    finally:
+        sys.modules.pop(name, None)  # the receiver leaves nothing on the heap

@@ -99,6 +99,8 @@ def manifest_text(profile: BoardProfile, ember_manifest: Path = EMBER_MANIFEST) 
         f"include({base!r})\n"
         "# The ember runtime, frozen: its bytecode runs from flash and costs no RAM.\n"
         f"include({str(ember_manifest.resolve())!r})\n"
+        "# The push receiver, frozen: a push leaves nothing on the heap.\n"
+        f"{virtual_firmware.receiver_line()}\n"
     )
 
 

@@ -29,6 +29,7 @@ from host_tools.boards.profiles import BoardProfile, sys_platform
 from host_tools.errors import CommandError
 from host_tools.install.micropython_source import Source
 from host_tools.paths import FIRMWARE_DIR, VIRTUAL_BOARD_DIR, cache_dir
+from host_tools.push.session import freezable_receiver
 
 BUILD_DIR_ENV = "EMBER_BUILD_DIR"
 VARIANT_DIR = VIRTUAL_BOARD_DIR / "unix32"
@@ -219,7 +220,14 @@ def manifest_text(cuts: VirtualCuts, runtime: bool) -> str:
         lines.append('include("$(MPY_DIR)/extmod/asyncio")')
     if runtime:
         lines.append(f"include({str(FIRMWARE_DIR / 'manifest.py')!r})")
+        lines.append(receiver_line())
     return "\n".join(lines) + "\n"
+
+
+def receiver_line() -> str:
+    """The manifest line that freezes the push receiver (push/session.py says why)."""
+    module = freezable_receiver(build_root() / "receiver")
+    return f"module({module.name!r}, base_path={str(module.parent)!r})"
 
 
 def _write_once(path: Path, text: str) -> None:

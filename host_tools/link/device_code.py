@@ -93,8 +93,31 @@ def expression(text: str) -> str:
 def program(relative: str, function: str, *args: object) -> str:
     """firmware/RELATIVE followed by a call of FUNCTION(*args), as one program for the raw
     REPL whose output is the caller's to read (the push receiver's protocol, say): no
-    namespace of its own and no result printed. Its names stay in the REPL's globals."""
-    return compacted(relative) + f"{function}({_arguments(args)})\n"
+    result printed, and compiled straight from the program text (no second copy of the
+    source as a string, which a small heap may not hold). The names it defines in the
+    REPL's globals are removed again when the call ends, however it ends."""
+    names = ", ".join(repr(name) for name in _top_level_names(relative))
+    return (compacted(relative)
+            + f"try:\n {function}({_arguments(args)})\n"
+            + f"finally:\n for _ember_n in ({names},):\n  globals().pop(_ember_n, None)\n"
+            + " del _ember_n\n")
+
+
+@functools.cache
+def _top_level_names(relative: str) -> tuple[str, ...]:
+    """The names a module's top level binds: its functions, classes, imports, globals."""
+    names: list[str] = []
+    for node in ast.parse(compacted(relative)).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target,
+                                                                             ast.Name):
+            names.append(node.target.id)
+    return tuple(dict.fromkeys(names))
 
 
 def start(board: Starts, relative: str, function: str, *args: object) -> None:

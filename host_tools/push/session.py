@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import posixpath
 import tempfile
 import time
@@ -179,8 +180,7 @@ class _Receiver:
         The quick start (about 100 bytes) runs a cached receiver; only when there is none
         does the bootstrap cross the link. Less code through the raw REPL, which has no
         check of its own, is also less for a noisy link to damage."""
-        source = RECEIVER.read_bytes()
-        tag = hashlib.sha256(source).hexdigest()[:12]
+        tag = receiver_tag()
         self._run(device_code.program(QUICKSTART, "quick_start", tag, self.chunk))
         try:
             reply = self.reply()
@@ -427,6 +427,24 @@ def _deflated(data: bytes) -> bytes | None:
     packer = zlib.compressobj(9, zlib.DEFLATED, -WBITS)
     packed = packer.compress(data) + packer.flush()
     return packed if len(packed) <= WORTH_COMPRESSING * len(data) else None
+
+
+def receiver_tag() -> str:
+    """The receiver's version: its source's SHA-256, 12 hex digits (its module is rx_TAG)."""
+    return hashlib.sha256(RECEIVER.read_bytes()).hexdigest()[:12]
+
+
+def freezable_receiver(folder: Path) -> Path:
+    """The receiver as the module rx_TAG.py in `folder`, for a firmware's freeze manifest:
+    frozen, the quick start imports it from flash (no cached copy needed, and its code
+    costs no heap), and a newer receiver on the host is simply another name."""
+    path = folder / f"rx_{receiver_tag()}.py"
+    if not path.is_file() or path.read_bytes() != RECEIVER.read_bytes():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{path.name}.{os.getpid()}"
+        partial.write_bytes(RECEIVER.read_bytes())
+        partial.replace(path)
+    return path
 
 
 def _receiver_for(sys_mpy: int) -> tuple[str, bytes]:

@@ -13,6 +13,7 @@ import pytest
 from host_tools.boards import profiles as boards
 from host_tools.errors import CommandError
 from host_tools.install import firmware_build
+from host_tools.push.session import receiver_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 60
@@ -78,12 +79,18 @@ def test_submodules_command(micropy: Path) -> None:
 def test_manifest_includes_the_port_base_then_the_runtime(tmp_path: Path) -> None:
     path = firmware_build.write_manifest(boards.load_profile("rp2-pico"), tmp_path)
     assert path == (tmp_path / "rp2-pico" / "manifest.py").resolve()
-    namespace: dict[str, list[str]] = {"included": []}
-    # Run it as MicroPython's manifest tool would, recording include() calls.
-    exec(path.read_text(), {"include": namespace["included"].append})
+    namespace: dict[str, list[str]] = {"included": [], "modules": []}
+    # Run it as MicroPython's manifest tool would, recording include() and module() calls.
+    exec(path.read_text(), {"include": namespace["included"].append,
+                            "module": lambda name, base_path: namespace["modules"].append(
+                                str(Path(base_path) / name))})
     assert namespace["included"] == ["$(PORT_DIR)/boards/manifest.py",
                                      str((ROOT / "firmware" / "manifest.py").resolve())]
     assert Path(namespace["included"][1]).is_file()
+    # and the push receiver, as the module the quick start imports
+    frozen = Path(namespace["modules"][0])
+    assert frozen.name == f"rx_{receiver_tag()}.py"
+    assert frozen.read_bytes() == (ROOT / "firmware" / "push" / "receiver.py").read_bytes()
 
 
 def test_pico_w_keeps_its_board_manifest() -> None:
