@@ -288,6 +288,16 @@ class Link:
         """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""
         self.serial.write(b"\x03")
 
+    def drain(self, timeout: float, on_output: Callable[[bytes], None]) -> bool:
+        """Passes what a program stopped by interrupt() still prints to on_output, up to
+        the end of its output (True) or until the board has been quiet for timeout seconds
+        (False)."""
+        try:
+            self.transport.follow(timeout=timeout, data_consumer=on_output)
+        except TransportError:
+            return False
+        return True
+
 
 class _BoardReset(Exception):
     """The board's friendly REPL banner came where a program's output was expected."""
