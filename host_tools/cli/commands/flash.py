@@ -12,6 +12,7 @@ def cmd_flash(ctx: Context) -> int:
     from host_tools.install.flash_board import flash_board
 
     args = ctx.args
+
     def flashed(image: Path) -> None:  # printed as typed, before the runtime goes on
         if not args.quiet:
             print(f"flashed {args.firmware}; the board has rebooted")
