@@ -325,17 +325,6 @@ class Link:
         out = self.exec(device_code.expression(expression), timeout=timeout)
         return ast.literal_eval(out.decode().strip())
 
-    def drain(self, program: Program | None, timeout: float,
-              on_output: Callable[[bytes], None] | None = None) -> None:
-        """Reads an interrupted program to its end (at most `timeout`), passing on what it
-        still prints; the session forgets its state if the end did not come."""
-        if program is None:
-            self.forget_state()
-            return
-        program.on_output = on_output
-        if not program.wait(timeout):
-            self.forget_state()
-
     def interrupt(self) -> None:
         """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""
         self.serial.write(b"\x03")

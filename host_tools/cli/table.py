@@ -1,0 +1,150 @@
+"""The `ember` command table, in the spirit of mpremote's `_COMMANDS`: one entry per verb
+(nested verbs under their group) with its help, its options and its handler, and the
+global options, declared once and accepted before or after any verb.
+
+cli/main.py builds the argparse parser from this table; nothing here parses or runs.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from host_tools.cli.commands import bench, boards, code, firmware, flash, project, safe_mode, sim
+from host_tools.cli.context import Handler
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argparse argument: its flags (or positional name) and add_argument's keywords.
+    With env, the default is that environment variable, read when the parser is built."""
+
+    flags: tuple[str, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env: str | None = None
+
+
+def arg(*flags: str, env: str | None = None, **kwargs: Any) -> Arg:
+    """Arg("--json", action="store_true") written as arg("--json", action="store_true")."""
+    return Arg(flags, kwargs, env)
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A verb: a handler with its arguments, or a group of sub-verbs (`sim start`), whose
+    choice is stored as NAME_verb (`sim_verb`) in the parsed namespace."""
+
+    name: str
+    help: str
+    handler: Handler | None = None
+    args: tuple[Arg, ...] = ()
+    sub: tuple[Verb, ...] = ()
+
+    @property
+    def sub_dest(self) -> str:
+        return self.name.replace("-", "_") + "_verb"
+
+
+def version() -> str:
+    return f"ember {importlib.metadata.version('ember')}"
+
+
+# Only before the verb.
+TOP_OPTIONS: tuple[Arg, ...] = (
+    arg("--version", action="version", version=version()),
+)
+
+# Before or after the verb (`ember --port X push` and `ember push --port X`); the values
+# here are the defaults.
+GLOBAL_OPTIONS: tuple[Arg, ...] = (
+    arg("--port", env="EMBER_PORT",
+        help="serial port or pyserial URL (default: $EMBER_PORT, else detect)"),
+    arg("--board", default=None, help="board profile name (boards/NAME.toml)"),
+    arg("--quiet", "-q", action="store_true", default=False, help="no progress output"),
+    arg("--build-dir", default=None, metavar="DIR",
+        help="where compiled .mpy files go (default: ./build)"),
+)
+
+JSON = arg("--json", action="store_true")
+JSON_OBJECT = arg("--json", action="store_true", help="print one JSON object")
+
+COMMANDS: tuple[Verb, ...] = (
+    Verb("boards", "list connected and virtual boards", boards.cmd_boards, (JSON,)),
+    Verb("sim", "virtual boards", sub=(
+        Verb("start", "start a virtual board; prints its port", sim.cmd_sim_start, (
+            arg("--baud", type=int, help="throttle the link to this baud (0: unthrottled)"),
+            arg("--state", help="directory for the flash image (kept after stop)"),
+            arg("--power-cut-after", type=int, metavar="BYTES",
+                help="cut the power after this many bytes from the host"),
+            arg("--noise", type=float, default=0.0, metavar="RATE",
+                help="flip or drop bytes at this rate per byte, both directions"),
+            arg("--noise-seed", type=int, default=0, help="seed of the noise"),
+            arg("--json", action="store_true", help="print port, UARTs, pid as JSON"),
+            arg("--firmware", metavar="IMAGE",
+                help="run this virtual firmware image (default: the board's, built on "
+                     "first use from $MICROPY_DIR)"),
+        )),
+        Verb("stop", "stop a virtual board", sim.cmd_sim_stop, (
+            arg("sim_port", nargs="?", metavar="PORT"),
+            arg("--all", action="store_true"),
+        )),
+        Verb("list", "list running virtual boards", sim.cmd_sim_list, (JSON,)),
+    )),
+    Verb("exec", "run code on the board", code.cmd_exec, (
+        arg("code"),
+        arg("--timeout", type=float, default=None, help="seconds (default: none)"),
+    )),
+    Verb("run", "build, push and run a script, streaming its output", code.cmd_run, (
+        arg("file"),
+        arg("--with", dest="with_sources", nargs="*", default=[], metavar="SRC",
+            help="project files or folders to build and push first"),
+        arg("--no-reset", action="store_true", help="run without a soft reset first"),
+    )),
+    Verb("repl", "open the board's REPL (Ctrl-] or Ctrl-x leaves)", code.cmd_repl),
+    Verb("build", "compile .py to .mpy for the board", project.cmd_build, (
+        arg("sources", nargs="*", metavar="SRC"),
+        arg("--source", action="store_true", help="keep .py source, compile nothing"),
+        JSON,
+    )),
+    Verb("push", "sync compiled files to the board (only what changed)", project.cmd_push, (
+        arg("sources", nargs="*", metavar="SRC"),
+        arg("--dest", default="/", help="board folder (default /)"),
+        arg("--delete", action="store_true", help="remove board files not in SRC"),
+        arg("--source", action="store_true", help="push .py source, not .mpy"),
+        JSON,
+    )),
+    Verb("flash", "install the runtime (and a firmware image first)", flash.cmd_flash, (
+        arg("--firmware", metavar="IMAGE", help="firmware image for the board's flasher"),
+        arg("--romfs", nargs="*", metavar="SRC", default=None,
+            help="build SRC (default .) and the runtime into a ROMFS image, mount at /rom"),
+    )),
+    Verb("firmware", "build MicroPython with ember frozen in", sub=(
+        Verb("build", "build the board's firmware (cached)", firmware.cmd_firmware_build, (
+            arg("--micropython", metavar="SRC",
+                help="MicroPython source tree or .tar.gz (default: $MICROPY_DIR)"),
+            arg("--virtual", action="store_true",
+                help="the board's virtual target (32-bit unix port) instead of its port"),
+            JSON_OBJECT,
+            arg("--dry-run", action="store_true",
+                help="port builds: write the manifest, print the make command"),
+            arg("-j", "--jobs", type=int, default=os.cpu_count(), help="parallel jobs"),
+            arg("extra", nargs="*", metavar="VAR=VALUE", help="port builds: more make variables"),
+        )),
+    )),
+    Verb("safe-mode", "boot guard and crash-loop recovery", safe_mode.cmd_safe_mode, (
+        arg("action", choices=safe_mode.ACTIONS),
+    )),
+    Verb("bench", "benchmarks: loop (runtime), push (file sync), faults, "
+         "firmware (heap and size against a stock build)", bench.cmd_bench, (
+        arg("bench", choices=bench.BENCHES),
+        arg("--micropython", metavar="SRC",
+            help="firmware: MicroPython source (default: $MICROPY_DIR)"),
+        arg("--small", action="store_true", help="faults: a short campaign"),
+        JSON_OBJECT,
+        arg("--baud", type=int, default=115200, help="push: virtual link baud"),
+        arg("--round-trips", type=int, default=2000, help="loop: ping-pong count"),
+    )),
+)
