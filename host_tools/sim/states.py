@@ -3,21 +3,24 @@
 `Supervisor._enter` is the one place the state changes, and it checks each move against
 `TRANSITIONS`: a move not in the table is a bug in the supervisor, and raises.
 
-    OFF ──boot──► BOOTING ──flash mounted──► FRIENDLY_REPL ◄──► RAW_REPL ◄──► RAW_PROMPT
-     ▲ │                                          ▲   (the REPL's own output moves it:  │
-     │ └─stop──► STOPPED                          │    the raw banner, ">>> ", the raw  │
-     │                                            │    prompt; host input leaves        │
-     │                         RAW_ENTRY_BANNER ──┘    RAW_PROMPT for RAW_REPL)         │
-     │                               ▲                                                  │
-     │      Ctrl-A sent quietly at ">>> "                                               │
-     │                               │                                                  │
-     │    RAW_BOOTING ──mounted──► RAW_BOOT_SCRIPTS ──RAW_MARKER──► RAW_ENTRY_PROMPT    │
-     │        ▲                                                                         │
-     │        └──────── raw-REPL soft reset (Ctrl-D at RAW_PROMPT) ─── RESET ◄─ kill ───┘
-     │                                                                 │ or exit, from
-     └────────────── power cut ────────────────────────────────────────┘ any running
-                                                RESET ──boot──► BOOTING     state
-                                                RESET ──stop──► STOPPED
+    OFF ────── boot (power-on, reflash) ──────► BOOTING ── flash mounted ──► FRIENDLY_REPL
+     ▲                                          ▲                                ▲ │
+     │ power cut                                │ boot (hard or soft reset)      │ ▼
+     │                                          │               RAW_REPL ◄──► RAW_PROMPT
+     └────────────────────────────────────── RESET ◄── interpreter killed or exited,
+                                              │ │       from any state above or below
+                       raw-REPL soft reset ───┘ └── stop ──► STOPPED  (also from OFF)
+                       (Ctrl-D at RAW_PROMPT)
+                                │
+                                ▼
+    RAW_BOOTING ── mounted ──► RAW_BOOT_SCRIPTS ── RAW_MARKER ──► RAW_ENTRY_PROMPT
+                                  (boot.py)                           │ ">>> ": Ctrl-A
+                                                                      ▼
+                                      RAW_PROMPT / RAW_REPL ◄── RAW_ENTRY_BANNER
+                                                        (the raw banner)
+
+Among FRIENDLY_REPL, RAW_REPL and RAW_PROMPT the REPL's own output moves the board (the raw
+banner, ">>> ", the raw prompt), and host input moves RAW_PROMPT to RAW_REPL.
 
 In words: every start of the interpreter is BOOTING (a power-on, a hard or a soft reset
 that runs main.py) or RAW_BOOTING (a soft reset asked for from the raw REPL, which comes
