@@ -43,6 +43,8 @@ def gc_arena_bytes(heap_bytes: int) -> int:
 def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | None, str]:
     """The profile's virtual firmware (built on first use; with the ember runtime frozen in
     unless `runtime` is False), or None and why not."""
+    if not sandbox.RUNS_FIRMWARE:
+        return None, f"ember's virtual firmware runs on Linux x86 only, not {sys.platform}"
     try:
         source = micropython_source.resolve(None)
     except CommandError:
@@ -220,16 +222,33 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
 
 
 def _wait_gone(pid: int, timeout_s: float) -> bool:
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        if select.select([pidfd], [], [], timeout_s)[0]:
+    """Whether the process `pid` has ended within `timeout_s`: a pidfd where the system has
+    one (Linux), else asking every few milliseconds (a supervisor we started is reaped)."""
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
             return True
-    finally:
-        os.close(pidfd)
-    return False
+        try:
+            if select.select([pidfd], [], [], timeout_s)[0]:
+                return True
+        finally:
+            os.close(pidfd)
+        return False
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True  # our child, now reaped
+        except ChildProcessError:
+            pass  # not ours: only whether it still exists can be asked
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
 
 
 def stop(record: SimRecord) -> None:

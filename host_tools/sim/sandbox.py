@@ -5,13 +5,20 @@ host path. This is the second wall: the interpreter starts in its state's `root`
 which holds only its firmware image, and where the machine allows it (root, or an
 unprivileged user namespace) that folder becomes its whole filesystem with chroot. Written
 by hand: subprocess runs `confine` between fork and exec.
+
+The walls are Linux's (prctl, user namespaces, /proc/self/uid_map), as is the firmware, a
+static 32-bit x86 Linux program: `RUNS_FIRMWARE` says whether this system can run it, and
+the launcher falls back to the PyPI interpreter, and says why, where it cannot. On another
+system `confine` would still start a session and enter the root folder, without the rest.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import signal
+import sys
 from pathlib import Path
 
 FIRMWARE_NAME = "firmware"  # the board's firmware image inside its root folder
@@ -19,6 +26,9 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
+LINUX = sys.platform.startswith("linux")
+# A 32-bit x86 ELF program runs on Linux on x86 (an x86-64 kernel runs it natively).
+RUNS_FIRMWARE = LINUX and platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
 def root_dir(state_dir: Path) -> Path:
@@ -47,6 +57,9 @@ def confine(root: str) -> None:
     The command is run as ./firmware, which names the image either way. The firmware dies
     with its supervisor (even a SIGKILLed one), and can never gain privileges by exec."""
     os.setsid()
+    if not LINUX:
+        os.chdir(root)
+        return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)

@@ -10,15 +10,17 @@ board has and the unix port lacks:
   image, printing `MPY: soft reboot` and running boot.py (and main.py, except after a
   raw-REPL soft reset, which stays in the raw REPL as the firmware does);
 - Ctrl-C: turned into SIGINT while code runs and `micropython.kbd_intr` is enabled, and passed
-  on as a data byte when `kbd_intr(-1)` is in force (read from the interpreter's signal mask);
+  on as a data byte when `kbd_intr(-1)` is in force (the firmware says which: status.py);
 - link speed: both directions paced to baud/10 bytes per second when a baud is given;
 - power cut: after N bytes from the host, or on SIGUSR1, the interpreter is killed at once and
   the port stays open but silent; the flash image keeps what had been written;
 - line noise: bytes flipped or dropped at a seeded rate, both directions;
 - UARTs: each board UART is a pty pair whose host end is published beside the console.
 
-Written by hand: pyserial and mpremote are clients of a port, and nothing in the field
-serves one for an interpreter. Nothing here is imported by the host tools' link code.
+The board's modes are the states of states.py, changed only by `Supervisor._enter`, which
+checks each move against its table. Written by hand: pyserial and mpremote are clients of a
+port, and nothing in the field serves one for an interpreter. Nothing here is imported by
+the host tools' link code.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import math
 import os
 import select
 import signal
@@ -40,6 +43,16 @@ from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
+from host_tools.sim.states import (
+    BOOTS,
+    RAW,
+    REPL,
+    BoardState,
+    Request,
+    check_transition,
+    repl_state,
+)
+from host_tools.sim.status import STATUS_FD_ENV, InterpreterStatus
 from host_tools.sim.throttle import Throttle
 
 DEVICE_DIR = VIRTUAL_BOARD_DIR
@@ -58,7 +71,6 @@ BOOT_COMMAND = "__import__('_boot').start(globals())"
 REFLASH_REQUEST = "firmware.request"
 REFLASH_DONE = "firmware.booted"
 BUFFER_LIMIT = 1 << 16
-WAITING_WCHANS = ("wait_woken", "n_tty_read")  # the interpreter blocks reading its terminal
 SIGINT_SETTLE_S = 1.0
 READ_CHUNK = 65536
 
@@ -95,26 +107,6 @@ def prepare_flash(state_dir: Path, fs_bytes: int) -> Path:
     return image
 
 
-def sigint_caught(pid: int) -> bool:
-    """Whether the interpreter handles SIGINT, i.e. micropython.kbd_intr(3) is in force."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
-    except OSError:
-        pass
-    return False
-
-
-def waiting_for_input(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/wchan") as wchan:
-            return wchan.read().strip() in WAITING_WCHANS
-    except OSError:
-        return False
-
-
 class Supervisor:
     """Relays host pty <-> interpreter pty and plays the board's resets and faults."""
 
@@ -135,61 +127,66 @@ class Supervisor:
         self.noise_up = Noise(config.noise_rate, config.noise_seed)
         self.noise_down = Noise(config.noise_rate, config.noise_seed + 1)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.pidfd = -1
-        self.powered = True
+        self.status: InterpreterStatus | None = None  # the running interpreter's reports
+        self.state = BoardState.OFF
         self.host_bytes = 0
-        self.raw_mode = False
-        self.raw_prompt_fresh = False
         self.output_tail = b""
-        self.boot_hold = True
+        # Host input waits until this time for the interpreter to read its console: forever
+        # (math.inf) from a start until it first does, a while after a SIGINT; 0: no wait.
+        self.hold_until = 0.0
         self.sigint_at = 0.0
-        self.quiet_raw_boot = 0  # 0 normal; 1 waiting for ">>> "; 2 waiting for the raw banner
         self.pending_marker = b""
-        self.mounted = False  # the boot has put the flash at / (MOUNTED_MARKER seen)
-        self.awaiting_raw = False  # a raw-REPL boot whose RAW_MARKER has not come yet
-        self.before_mount = bytearray()  # host input that came before that
+        self.before_mount = bytearray()  # host input that came before the flash was mounted
         self.boot_go = -1  # write end of the pipe the firmware waits on once mounted
-        self.stopping = False
+        self.requests: set[Request] = set()  # from signal handlers, taken in step()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
-        self.power_cut_requested = False
-        self.reflash_requested = False
         self.reset_cause = 1  # machine.PWRON_RESET
         # The firmware reaches its flash only through this descriptor (it names no path).
         self.flash_fd = os.open(self.image, os.O_RDWR | os.O_CLOEXEC)
         # machine.unique_id(): the same for a board's state folder at every boot
         self.uid = hashlib.sha256(str(config.state_dir.resolve()).encode()).hexdigest()[:16]
 
+    # -- states ---------------------------------------------------------------------------
+    def _enter(self, state: BoardState) -> None:
+        """The one place the board's state changes: raises on a move the table forbids."""
+        check_transition(self.state, state)
+        self.state = state
+
     # -- interpreter lifecycle -------------------------------------------------------------
     def boot(self, run_main: bool, raw: bool) -> None:
         set_interpreter_mode(self.interp_tty)
         fd = self.interp_tty.slave
-        if self.config.firmware:
-            command, env, pass_fds = self.firmware_command(run_main, raw)
-            go_read, self.boot_go = os.pipe()
-            env["EMBER_SIM_BOOT_FD"] = str(go_read)
-            root = str(sandbox.root_dir(self.config.state_dir))
-            try:
+        # Its write end goes to the interpreter alone: its end of file is the exit.
+        status = InterpreterStatus(reports=self.config.firmware, console_slave=fd)
+        try:
+            if self.config.firmware:
+                command, env, pass_fds = self.firmware_command(run_main, raw)
+                go_read, self.boot_go = os.pipe()
+                env["EMBER_SIM_BOOT_FD"] = str(go_read)
+                env[STATUS_FD_ENV] = str(status.write_fd)
+                root = str(sandbox.root_dir(self.config.state_dir))
+                try:
+                    self.proc = subprocess.Popen(
+                        command, stdin=fd, stdout=fd, stderr=fd, env=env,
+                        pass_fds=(*pass_fds, go_read, status.write_fd),
+                        preexec_fn=lambda: sandbox.confine(root),
+                    )
+                finally:
+                    os.close(go_read)
+            else:
+                command, env = self.fallback_command(run_main, raw)
                 self.proc = subprocess.Popen(
-                    command, stdin=fd, stdout=fd, stderr=fd, env=env,
-                    pass_fds=(*pass_fds, go_read),
-                    preexec_fn=lambda: sandbox.confine(root),
+                    command, stdin=fd, stdout=fd, stderr=fd, env=env, cwd=DEVICE_DIR,
+                    pass_fds=(status.write_fd,), start_new_session=True,
                 )
-            finally:
-                os.close(go_read)
-        else:
-            command, env = self.fallback_command(run_main, raw)
-            self.proc = subprocess.Popen(
-                command, stdin=fd, stdout=fd, stderr=fd, env=env, cwd=DEVICE_DIR,
-                start_new_session=True,
-            )
-        self.pidfd = os.pidfd_open(self.proc.pid)
-        self.raw_mode = raw
-        self.raw_prompt_fresh = False
-        self.boot_hold = True
-        self.mounted = False
-        self.quiet_raw_boot = 0  # RAW_MARKER, after boot.py, starts the quiet raw entry
-        self.awaiting_raw = raw  # until RAW_MARKER comes
+        except BaseException:
+            status.close()
+            raise
+        status.started(self.proc.pid)
+        self.status = status
+        self._enter(BoardState.RAW_BOOTING if raw else BoardState.BOOTING)
+        self.hold_until = math.inf  # until the new interpreter first reads its console
         self.pending_marker = b""
         self.output_tail = b""
         self.sigint_at = 0.0  # a new interpreter: no SIGINT of the last one is pending
@@ -242,15 +239,21 @@ class Supervisor:
                    str(DEVICE_DIR / "sim_boot.py")]
         return command, env
 
+    def forget_interpreter(self) -> None:
+        """After its exit: the board is between two starts (RESET)."""
+        assert self.status is not None
+        self.status.close()
+        self.proc, self.status = None, None
+        self._enter(BoardState.RESET)
+        self.release_boot()
+
     def kill_interpreter(self) -> None:
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         self.proc.wait()
-        os.close(self.pidfd)
-        self.proc, self.pidfd = None, -1
-        self.release_boot()
+        self.forget_interpreter()
         self.to_interp.clear()
         self.held.clear()
         self.before_mount.clear()
@@ -267,9 +270,8 @@ class Supervisor:
     def on_interpreter_exit(self) -> None:
         assert self.proc is not None
         code = self.proc.wait()
-        os.close(self.pidfd)
-        self.proc, self.pidfd = None, -1
-        self.release_boot()
+        raw = self.state in RAW  # the REPL it was in (or booting back to)
+        self.forget_interpreter()
         self.drain_interpreter_output()
         # What the host sent while the firmware restarted waits for the next one, as a UART's
         # receive buffer keeps it across a soft reset: unread input first, then the rest.
@@ -283,7 +285,7 @@ class Supervisor:
         else:
             self.reset_cause = 5  # machine.SOFT_RESET
             self.emit(SOFT_REBOOT)
-            self.boot(run_main=not self.raw_mode, raw=self.raw_mode)
+            self.boot(run_main=not raw, raw=raw)
 
     def soft_reset_from_raw_repl(self) -> None:
         self.kill_interpreter()
@@ -293,31 +295,31 @@ class Supervisor:
 
     def power_cut(self) -> None:
         self.kill_interpreter()
-        self.powered = False
+        self._enter(BoardState.OFF)
         self.to_host.clear()
 
     # -- data paths -----------------------------------------------------------------------
     def emit(self, data: bytes) -> None:
-        if self.powered:
+        if self.state is not BoardState.OFF:
             self.to_host += self.noise_down.apply(data)
 
     def running_code(self) -> bool:
         """False only while the REPL waits at a prompt: its last words were a prompt and it
         is blocked reading the terminal. (The unix port's terminal modes can't tell: it
         saves the "original" settings anew each time its REPL starts.)"""
-        if self.proc is None:
+        if self.status is None:
             return False
-        return not (self.output_tail.endswith(PROMPT_ENDS) and waiting_for_input(self.proc.pid))
+        return not (self.output_tail.endswith(PROMPT_ENDS) and self.status.waiting())
 
     def from_host(self, data: bytes) -> None:
-        if not self.powered or self.proc is None:
+        if self.state is BoardState.OFF or self.proc is None:
             return
         limit = self.config.power_cut_after
         cut = limit is not None and self.host_bytes + len(data) >= limit
         if cut:
             data = data[: limit - self.host_bytes]
         self.host_bytes += len(data)
-        if not self.mounted:
+        if self.state in BOOTS:
             # Until the flash is mounted, the interpreter still sees the host's filesystem:
             # a Ctrl-C now would leave its REPL there. Nothing reaches it before the mount.
             self.before_mount += data
@@ -332,30 +334,33 @@ class Supervisor:
         if CTRL_C in data or CTRL_D in data:
             data = self.handle_control_bytes(data)
         if data:
-            self.raw_prompt_fresh = False
+            if self.state is BoardState.RAW_PROMPT:
+                self._enter(BoardState.RAW_REPL)  # typed at: no longer a fresh prompt
             self.held += data
 
     def on_mounted(self) -> None:
-        self.mounted = True
+        raw = self.state is BoardState.RAW_BOOTING
+        self._enter(BoardState.RAW_BOOT_SCRIPTS if raw else BoardState.FRIENDLY_REPL)
         early, self.before_mount = bytes(self.before_mount), bytearray()
         if early:
             self.take_host_input(early)  # a Ctrl-C typed while booting: its SIGINT now,
         self.release_boot()  # then the go byte, so the firmware handles it before boot.py
 
     def handle_control_bytes(self, data: bytes) -> bytes:
-        assert self.proc is not None
+        assert self.proc is not None and self.status is not None
         out = bytearray()
         for at, byte in enumerate(data):
-            if byte == CTRL_C and self.running_code() and sigint_caught(self.proc.pid):
+            if byte == CTRL_C and self.running_code() and self.status.sigint_caught():
                 now = time.monotonic()
                 if now - self.sigint_at > 0.1:  # a second SIGINT before the first is handled
-                    self.proc.send_signal(signal.SIGINT)  # would make the unix port exit
+                    self.status.interrupted()  # would make the unix port exit
+                    self.proc.send_signal(signal.SIGINT)
                     self.sigint_at = now
+                    self.hold_until = max(self.hold_until, now + SIGINT_SETTLE_S)
                 continue
             if (
                 byte == CTRL_D
-                and self.raw_mode
-                and self.raw_prompt_fresh
+                and self.state is BoardState.RAW_PROMPT
                 and not out
                 and not self.held
                 and not self.running_code()
@@ -371,21 +376,24 @@ class Supervisor:
     def hold_input(self) -> bool:
         """Whether host input must wait: until the interpreter reads its terminal (as it starts,
         and after a SIGINT), and during the quiet entry into the raw REPL after a reset."""
-        if self.proc is None:
+        if self.status is None:
             return True
-        if not self.mounted or self.awaiting_raw or self.quiet_raw_boot:
+        if self.state not in REPL:
             # Booting: input typed during a reset waits for the REPL the board comes back
             # to (the raw one after a raw-REPL reset), whatever the interpreter is doing.
             return True
-        if not (self.boot_hold or self.sigint_at):
+        if not self.hold_until:
             return False
-        if waiting_for_input(self.proc.pid):
-            self.boot_hold = False
+        if self.status.waiting():
+            self.hold_until = 0.0
             self.sigint_at = 0.0
             return False
-        if self.sigint_at and time.monotonic() - self.sigint_at > SIGINT_SETTLE_S:
+        if time.monotonic() > self.hold_until:  # a SIGINT not taken in time: hold no more
+            self.hold_until = 0.0
             self.sigint_at = 0.0
-        return self.boot_hold or bool(self.sigint_at)
+            self.status.forgive_interrupts()
+            return False
+        return True
 
     def flush_held(self, force: bool = False) -> None:
         if self.held and (force or not self.hold_input()):
@@ -396,41 +404,40 @@ class Supervisor:
         data = self.pending_marker + data
         self.pending_marker = b""
         # The markers count only while booting: a program that prints one is just output.
-        if not self.mounted and MOUNTED_MARKER in data:
+        if self.state in BOOTS and MOUNTED_MARKER in data:
             before, after = data.split(MOUNTED_MARKER, 1)
             self.from_interpreter(before)
             self.on_mounted()
             data = self.pending_marker + after
             self.pending_marker = b""
-        if self.awaiting_raw and RAW_MARKER in data:
+        awaiting_raw = self.state in (BoardState.RAW_BOOTING, BoardState.RAW_BOOT_SCRIPTS)
+        if self.state is BoardState.RAW_BOOT_SCRIPTS and RAW_MARKER in data:
             before, after = data.split(RAW_MARKER, 1)
             self.track_and_emit(before)
-            self.quiet_raw_boot = 1
-            self.awaiting_raw = False
+            self._enter(BoardState.RAW_ENTRY_PROMPT)
             data = after
         else:
             # Keep back a tail that could be the start of a marker split across reads.
             for keep in range(min(len(MOUNTED_MARKER) - 1, len(data)), 0, -1):
                 tail = data[-keep:]
-                if ((self.awaiting_raw and RAW_MARKER.startswith(tail))
-                        or (not self.mounted and MOUNTED_MARKER.startswith(tail))):
+                if ((awaiting_raw and RAW_MARKER.startswith(tail))
+                        or (self.state in BOOTS and MOUNTED_MARKER.startswith(tail))):
                     self.pending_marker = tail
                     data = data[:-keep]
                     break
-        if self.quiet_raw_boot == 1:
+        if self.state is BoardState.RAW_ENTRY_PROMPT:
             self.output_tail = (self.output_tail + data)[-64:]
             if self.output_tail.endswith(FRIENDLY_PROMPT):
                 self.to_interp += b"\x01"  # ctrl-A: into the raw REPL, quietly
-                self.quiet_raw_boot = 2
+                self._enter(BoardState.RAW_ENTRY_BANNER)
                 self.output_tail = b""
             return
-        if self.quiet_raw_boot == 2:
+        if self.state is BoardState.RAW_ENTRY_BANNER:
             self.output_tail = (self.output_tail + data)[-256:]
             start = self.output_tail.find(RAW_BANNER)
             if start < 0:
                 return
             data = self.output_tail[start:]
-            self.quiet_raw_boot = 0
             self.output_tail = b""
         self.track_and_emit(data)
 
@@ -439,11 +446,14 @@ class Supervisor:
             return
         tail = (self.output_tail + data)[-64:]
         self.output_tail = tail
-        if RAW_BANNER in tail:
-            self.raw_mode = True
-        if tail.endswith(FRIENDLY_PROMPT):
-            self.raw_mode = False
-        self.raw_prompt_fresh = self.raw_mode and tail.endswith(RAW_PROMPT_ENDS)
+        if self.state in REPL or self.state is BoardState.RAW_ENTRY_BANNER:
+            # The REPL's own words say which REPL it is in, and whether at a fresh raw prompt.
+            raw = self.state in RAW
+            if RAW_BANNER in tail:
+                raw = True
+            if tail.endswith(FRIENDLY_PROMPT):
+                raw = False
+            self._enter(repl_state(raw, raw and tail.endswith(RAW_PROMPT_ENDS)))
         self.emit(data)
 
     def drain_interpreter_output(self) -> None:
@@ -456,32 +466,33 @@ class Supervisor:
             with contextlib.suppress(BlockingIOError):
                 written = os.write(self.interp_tty.master, self.to_interp)
                 del self.to_interp[:written]
+                if self.status is not None:
+                    self.status.wrote(written)
 
     # -- the loop -------------------------------------------------------------------------
-    def request_stop(self, *_args: object) -> None:
-        self.stopping = True
+    def request(self, request: Request, wake: bytes) -> None:
+        """From a signal handler: noted now, acted on in step() (or by run()'s loop)."""
+        self.requests.add(request)
         with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"s")
+            os.write(self.wake_w, wake)
+
+    def request_stop(self, *_args: object) -> None:
+        self.request(Request.STOP, b"s")
 
     def request_reflash(self, *_args: object) -> None:
         """SIGHUP: `ember flash --firmware` has put a new image in place; boot it."""
-        self.reflash_requested = True
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"f")
+        self.request(Request.REFLASH, b"f")
 
     def reflash(self) -> None:
         self.kill_interpreter()
         self.reset_cause = 1  # machine.PWRON_RESET: new firmware, as after esptool's reset
-        self.powered = True
         self.boot(run_main=True, raw=False)
         state = self.config.state_dir
         with contextlib.suppress(OSError):
             (state / REFLASH_DONE).write_text((state / REFLASH_REQUEST).read_text())
 
     def request_power_cut(self, *_args: object) -> None:
-        self.power_cut_requested = True
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"p")
+        self.request(Request.POWER_CUT, b"p")
 
     def step(self) -> None:
         now = time.monotonic()
@@ -508,8 +519,8 @@ class Supervisor:
             interp_events |= select.POLLOUT
         if interp_events:
             poller.register(interp, interp_events)
-        if self.pidfd >= 0:
-            poller.register(self.pidfd, select.POLLIN)
+        if self.status is not None:  # reports, and its end of file at the interpreter's exit
+            poller.register(self.status.fileno(), select.POLLIN)
         poller.register(self.wake_r, select.POLLIN)
         if self.held:
             timeout_s = min(timeout_s, 0.001)  # re-check whether the interpreter can take it
@@ -522,11 +533,11 @@ class Supervisor:
         ready = {fd: mask for fd, mask in events}
         if self.wake_r in ready:
             os.read(self.wake_r, 64)
-        if self.power_cut_requested:
-            self.power_cut_requested = False
+        if Request.POWER_CUT in self.requests:
+            self.requests.discard(Request.POWER_CUT)
             self.power_cut()
-        if self.reflash_requested:
-            self.reflash_requested = False
+        if Request.REFLASH in self.requests:
+            self.requests.discard(Request.REFLASH)
             self.reflash()
         now = time.monotonic()
         if ready.get(interp, 0) & (select.POLLIN | select.POLLHUP):
@@ -545,7 +556,8 @@ class Supervisor:
             if data:
                 self.up.spend(len(data), now)
                 self.from_host(self.noise_up.apply(data))
-        if self.pidfd >= 0 and self.pidfd in ready:
+        if (self.status is not None and self.status.fileno() in ready
+                and not self.status.read()):
             self.on_interpreter_exit()
         self.flush_held()
         if self.to_interp and self.proc is not None:
@@ -587,10 +599,11 @@ class Supervisor:
             os.write(ready_fd, record.to_json().encode() + b"\n")
             os.close(ready_fd)
         try:
-            while not self.stopping:
+            while Request.STOP not in self.requests:
                 self.step()
         finally:
             self.kill_interpreter()
+            self._enter(BoardState.STOPPED)
             registry.withdraw(record.pid)
             for pair in [self.console, self.interp_tty]:
                 pair.close()

@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -194,11 +195,86 @@ int __wrap_tcsetattr(int fd, int action, const struct termios *attrs) {
     return __real_tcsetattr(fd, action == TCSAFLUSH ? TCSADRAIN : action, attrs);
 }
 
+// ---------------------------------------------------------------------------------------
+// The status pipe (EMBER_SIM_STATUS_FD): what the supervisor must know of the interpreter
+// and cannot see from outside without Linux's /proc, told by the firmware itself.
+//
+//   "w<bytes> <interrupts>\n"  about to block reading the console: <bytes> read from it so
+//                              far, <interrupts> Ctrl-C signals taken so far. The supervisor
+//                              counts what it wrote and the SIGINTs it sent; when both
+//                              match, the interpreter waits with nothing unread, for input
+//                              that has not come (a stale report can never match).
+//   "k1\n" / "k0\n"            SIGINT is caught (micropython.kbd_intr(3) in force) / not.
+//
+// Only the supervisor holds the read end, and only this process the write end, so the pipe
+// also tells the supervisor when the firmware has exited (end of file), on any POSIX system.
+// Hooks, all by the linker's --wrap (mpconfigvariant.mk), none a change to MicroPython:
+// every console read goes through mp_hal_stdin_rx_chr (readline, both REPLs, sys.stdin),
+// every change of the interrupt character through mp_hal_set_interrupt_char, and the
+// unix port's SIGINT handler schedules the KeyboardInterrupt with mp_sched_keyboard_interrupt.
+static int vboard_status_fd = -2;  // -2: not looked up yet; -1: none (run by hand)
+static uint32_t vboard_console_bytes;  // bytes read from the console since the start
+static volatile sig_atomic_t vboard_interrupts;  // SIGINTs taken (counted in the handler)
+
+static void vboard_status(const char *report, size_t len) {
+    if (vboard_status_fd == -2) {
+        const char *value = getenv("EMBER_SIM_STATUS_FD");
+        vboard_status_fd = value && *value ? (int)strtol(value, NULL, 10) : -1;
+    }
+    if (vboard_status_fd >= 0) {
+        // Under PIPE_BUF: one write, never interleaved. Blocking: the supervisor reads it
+        // at every turn of its loop, so the firmware never waits long here.
+        ssize_t ret;
+        do {
+            ret = write(vboard_status_fd, report, len);
+        } while (ret < 0 && errno == EINTR);
+    }
+}
+
+void __real_mp_sched_keyboard_interrupt(void);
+void __wrap_mp_sched_keyboard_interrupt(void) {
+    vboard_interrupts++;  // in the SIGINT handler: nothing but the count here
+    __real_mp_sched_keyboard_interrupt();
+}
+
+void __real_mp_hal_set_interrupt_char(char c);
+void __wrap_mp_hal_set_interrupt_char(char c) {
+    static int reported = -1;
+    int caught = c == CHAR_CTRL_C;
+    if (!caught && reported != 0) {
+        vboard_status("k0\n", 3);  // told before the handler goes: a SIGINT sent on the
+        reported = 0;              // old news then finds it still there, not a dead default
+    }
+    __real_mp_hal_set_interrupt_char(c);
+    if (caught && reported != 1) {
+        vboard_status("k1\n", 3);  // told once the handler is in place
+        reported = 1;
+    }
+}
+
 int __wrap_mp_hal_stdin_rx_chr(void) {
     unsigned char c;
     ssize_t ret;
-    MP_HAL_RETRY_SYSCALL(ret, read(STDIN_FILENO, &c, 1), {});
-    return ret == 1 ? c : CHAR_CTRL_D;  // the host end closed: as a Ctrl-D, like the unix HAL
+    for (;;) {
+        struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+        if (poll(&pfd, 1, 0) == 0) {  // nothing to read: this read blocks, say so first
+            char report[32];
+            int len = snprintf(report, sizeof(report), "w%lu %lu\n",
+                (unsigned long)vboard_console_bytes, (unsigned long)vboard_interrupts);
+            vboard_status(report, len);
+        }
+        ret = read(STDIN_FILENO, &c, 1);
+        if (ret < 0 && errno == EINTR) {
+            mp_handle_pending(MP_HANDLE_PENDING_CALLBACKS_AND_EXCEPTIONS);  // may raise
+            continue;
+        }
+        break;
+    }
+    if (ret == 1) {
+        vboard_console_bytes++;
+        return c;
+    }
+    return CHAR_CTRL_D;  // the host end closed: as a Ctrl-D, like the unix HAL
 }
 
 void __wrap_mp_hal_stdout_tx_strn_cooked(const char *str, size_t len) {

@@ -25,6 +25,9 @@ CFLAGS += -DMP_CONFIGFILE='"ember_config.h"'
 # Bytes from the host pass to the REPL unchanged, and text output ends lines in \r\n, as
 # every bare-metal port's HAL does: board_hal.c wraps the unix HAL's two functions that differ.
 LDFLAGS_EXTRA += -Wl,--wrap=mp_hal_stdin_rx_chr -Wl,--wrap=mp_hal_stdout_tx_strn_cooked
+# ... and tell the supervisor, on the status pipe, when the REPL waits for input and whether
+# SIGINT is caught (board_hal.c): what it would otherwise read from Linux's /proc.
+LDFLAGS_EXTRA += -Wl,--wrap=mp_hal_set_interrupt_char -Wl,--wrap=mp_sched_keyboard_interrupt
 # ... and typed input survives the REPL's terminal set-up, as in a board's UART buffer.
 LDFLAGS_EXTRA += -Wl,--wrap=tcsetattr
 # Static, so the supervisor can run it in an empty root where the machine allows.
