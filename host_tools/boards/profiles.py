@@ -42,6 +42,8 @@ _TOP_KEYS = (
     "hil",
 )
 _LINK_KEYS = ("kind", "baud", "usb_ids")
+_LINK_OPTIONAL = {"reset": "machine"}  # key -> default
+RESET_METHODS = ("machine", "rts")  # machine.reset(), or a pulse on the bridge's RTS line
 _FLASH_KEYS = ("flasher", "chip")
 # MicroPython port -> the sys.platform its firmware reports (ports/<port>/mpconfigport.h).
 SYS_PLATFORM = {"esp8266": "esp8266", "esp32": "esp32", "rp2": "rp2", "stm32": "pyboard",
@@ -87,6 +89,9 @@ class LinkSpec:
     kind: str  # "usb-cdc" or "uart"
     baud: int  # uart: the REPL baud; usb-cdc: nominal rate for throttling a virtual link
     usb_ids: tuple[UsbId, ...]
+    # How `ember reset` resets it: "machine" (machine.reset() through the REPL) or "rts"
+    # (a pulse on RTS, which ESP dev boards wire to the chip's EN pin, as esptool does).
+    reset: str = "machine"
 
 
 @dataclass(frozen=True)
@@ -289,7 +294,9 @@ class _Validator:
         )
 
     def link(self, data: Mapping[str, Any]) -> LinkSpec:
-        self.check_keys(data, _LINK_KEYS, prefix="link.")
+        data = {**_LINK_OPTIONAL, **data}
+        self.check_keys(data, (*_LINK_KEYS, *_LINK_OPTIONAL), prefix="link.")
+        reset = self.choice(data, "reset", RESET_METHODS, prefix="link.")
         kind = self.choice(data, "kind", LINK_KINDS, prefix="link.")
         baud = self.positive(data, "baud", prefix="link.")
         ids = data.get("usb_ids")
@@ -311,7 +318,7 @@ class _Validator:
             if usb_id in usb_ids:
                 raise self.fail(key, f"repeats {item!r}")
             usb_ids.append(usb_id)
-        return LinkSpec(kind=kind, baud=baud, usb_ids=tuple(usb_ids))
+        return LinkSpec(kind=kind, baud=baud, usb_ids=tuple(usb_ids), reset=reset)
 
     def flash(self, data: Mapping[str, Any]) -> FlashSpec:
         self.check_keys(data, _FLASH_KEYS, prefix="flash.")

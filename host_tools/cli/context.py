@@ -70,9 +70,11 @@ class Context:
     @property
     def link(self) -> Link:
         """The Link to --port (else $EMBER_PORT, else the single board found), opened on
-        first use."""
+        first use; a --board that is not the board on it is refused then, for every verb."""
         if self._link is None:
             self._link = Link(self.port).open()
+            if self.args.board:
+                self.board  # noqa: B018 - a --board that is not this board: refused now
         return self._link
 
     @property

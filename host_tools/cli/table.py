@@ -13,7 +13,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from host_tools.cli.commands import bench, boards, code, firmware, flash, project, safe_mode, sim
+from host_tools.cli.commands import (
+    bench,
+    boards,
+    code,
+    firmware,
+    flash,
+    fs,
+    project,
+    reset,
+    safe_mode,
+    sim,
+)
 from host_tools.cli.context import Handler
 
 
@@ -71,6 +82,35 @@ GLOBAL_OPTIONS: tuple[Arg, ...] = (
 JSON = arg("--json", action="store_true")
 JSON_OBJECT = arg("--json", action="store_true", help="print one JSON object")
 
+BOARD_PATHS = arg("paths", nargs="*", metavar=":PATH", help="board paths (default :/)")
+SOME_BOARD_PATHS = arg("paths", nargs="+", metavar=":PATH", help="board paths")
+RECURSIVE = arg("-r", "--recursive", action="store_true", help="folders with what they hold")
+FORCE = arg("--force", action="store_true",
+            help="also ember's own files (the runtime in /lib/ember, its cache in /.ember)")
+
+FS_VERBS: tuple[Verb, ...] = (
+    Verb("ls", "list board folders (size, name; folders end in /)", fs.cmd_ls,
+         (BOARD_PATHS, JSON)),
+    Verb("tree", "list board folders and all they hold", fs.cmd_tree, (BOARD_PATHS, JSON)),
+    Verb("cat", "print board files", fs.cmd_cat, (SOME_BOARD_PATHS,)),
+    Verb("cp", "copy between host and board: cp SRC... DEST, board paths as :PATH",
+         fs.cmd_cp, (arg("paths", nargs="+", metavar="SRC... DEST",
+                         help="files or folders; the board side written :PATH"),
+                     RECURSIVE)),
+    Verb("rm", "remove board files (folders with -r)", fs.cmd_rm,
+         (SOME_BOARD_PATHS, RECURSIVE, FORCE)),
+    Verb("mkdir", "make board folders", fs.cmd_mkdir,
+         (SOME_BOARD_PATHS, arg("-p", "--parents", action="store_true",
+                                help="and their missing parents; no error if there"))),
+    Verb("rmdir", "remove empty board folders", fs.cmd_rmdir, (SOME_BOARD_PATHS, FORCE)),
+    Verb("touch", "create empty board files (existing ones are left as they are)",
+         fs.cmd_touch, (SOME_BOARD_PATHS,)),
+    Verb("df", "the board filesystem's size, use and free space", fs.cmd_df,
+         (BOARD_PATHS, JSON)),
+    Verb("sha256sum", "SHA-256 of board files, as sha256sum prints it", fs.cmd_sha256sum,
+         (SOME_BOARD_PATHS,)),
+)
+
 COMMANDS: tuple[Verb, ...] = (
     Verb("boards", "list connected and virtual boards", boards.cmd_boards, (JSON,)),
     Verb("sim", "virtual boards", sub=(
@@ -112,7 +152,11 @@ COMMANDS: tuple[Verb, ...] = (
     Verb("push", "sync compiled files to the board (only what changed)", project.cmd_push, (
         arg("sources", nargs="*", metavar="SRC"),
         arg("--dest", default="/", help="board folder (default /)"),
-        arg("--delete", action="store_true", help="remove board files not in SRC"),
+        arg("--delete", action="store_true",
+            help="remove board files under --dest not in SRC (never ember's own), and the "
+                 "folders that leaves empty"),
+        arg("--dry-run", action="store_true",
+            help="only say what would be sent and deleted"),
         arg("--source", action="store_true", help="push .py source, not .mpy"),
         JSON,
     )),
@@ -134,6 +178,12 @@ COMMANDS: tuple[Verb, ...] = (
             arg("extra", nargs="*", metavar="VAR=VALUE", help="port builds: more make variables"),
         )),
     )),
+    Verb("fs", "the board's files (mpremote's verbs; board paths as :PATH)", sub=FS_VERBS),
+    *(verb for verb in FS_VERBS if verb.name in fs.SHORTCUTS),
+    Verb("reset", "hard-reset the board: boot.py and main.py run as at power-on",
+         reset.cmd_reset),
+    Verb("soft-reset", "soft-reset the board: a fresh heap, left at the REPL",
+         reset.cmd_soft_reset),
     Verb("safe-mode", "boot guard and crash-loop recovery", safe_mode.cmd_safe_mode, (
         arg("action", choices=safe_mode.ACTIONS),
     )),

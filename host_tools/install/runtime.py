@@ -85,14 +85,15 @@ def push_project(
     as_source: bool = False,
     progress: Progress | None = None,
     build_dir: Path | None = None,
+    dry_run: bool = False,
 ) -> tuple[BuildResult, PushResult]:
     """Compiles sources for the board (syntax errors stop here) into build_dir (default
-    project_build_dir()) and syncs them to dest."""
+    project_build_dir()) and syncs them to dest (with dry_run: says what it would do)."""
     target, label = board_target(link, board)
     built = build_tree(sources, target, label, as_source=as_source, root=build_dir)
     files = plan(pushable(built), dest)
     return built, push(link, files, dest=dest, delete=delete, progress=progress,
-                       window=window_for(board))
+                       window=window_for(board), dry_run=dry_run)
 
 
 def runtime_frozen(link: BoardLink) -> bool:

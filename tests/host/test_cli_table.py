@@ -21,7 +21,10 @@ from host_tools.errors import DeviceError, EmberError
 EXPECTED_VERBS = {
     ("boards",), ("sim", "start"), ("sim", "stop"), ("sim", "list"), ("exec",), ("run",),
     ("repl",), ("build",), ("push",), ("flash",), ("firmware", "build"), ("safe-mode",),
-    ("bench",),
+    ("bench",), ("reset",), ("soft-reset",),
+    *((("fs", verb) for verb in ("ls", "tree", "cat", "cp", "rm", "mkdir", "rmdir", "touch",
+                                 "df", "sha256sum"))),
+    ("ls",), ("cat",), ("cp",), ("rm",), ("df",), ("tree",),  # mpremote's shortcuts
 }
 
 

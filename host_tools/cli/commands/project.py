@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from host_tools.cli.context import Context
@@ -33,13 +34,26 @@ def cmd_push(ctx: Context) -> int:
     args = ctx.args
     sources = [Path(p) for p in args.sources] or [Path(".")]
     link, board = ctx.link, ctx.board
-    with progress_bar("pushing", args.quiet or args.json) as progress:
+    with progress_bar("pushing", args.quiet or args.json or args.dry_run) as progress:
         _, result = deploy.push_project(link, sources, board=board, dest=args.dest,
                                         delete=args.delete, as_source=args.source,
-                                        progress=progress, build_dir=ctx.build_dir)
+                                        progress=progress, build_dir=ctx.build_dir,
+                                        dry_run=args.dry_run)
     if args.json:
         print(json.dumps(result.as_json()))
-    elif not args.quiet:
-        print(f"sent {len(result.sent)}, unchanged {len(result.unchanged)}, "
-              f"deleted {len(result.deleted)}: {result.bytes} bytes in {result.seconds:.2f} s")
+        return 0
+    if args.quiet:
+        return 0
+    would = "would " if result.dry_run else ""
+    if result.dry_run:
+        for path in result.sent:
+            print(f"would send :{path}")
+    for path in result.deleted + result.pruned:
+        print(f"{would}delete :{path}")
+    if result.kept:
+        print(f"kept {len(result.kept)} of ember's own files (the runtime, its cache): "
+              "not in SRC, but not the project's", file=sys.stderr)
+    print(f"{'dry run: ' if result.dry_run else ''}sent {len(result.sent)}, "
+          f"unchanged {len(result.unchanged)}, deleted {len(result.deleted)}: "
+          f"{result.bytes} bytes in {result.seconds:.2f} s")
     return 0

@@ -1,0 +1,99 @@
+"""The day's verbs from the command line: fs (and its shortcuts), reset, soft-reset,
+push --delete/--dry-run, and --board refused by every verb on another board."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from host_tools.sim.launcher import VirtualBoard
+from tests.hil.test_cli import ember, one_line_error
+
+BLOB = bytes(range(256)) * 12
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    root = tmp_path / "app"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "blob.bin").write_bytes(BLOB)
+    (root / "main.py").write_text("print('hello from main')\n")
+    return root
+
+
+def test_file_verbs_copy_list_read_hash_and_remove(sim: VirtualBoard, app: Path,
+                                                   tmp_path: Path) -> None:
+    port = ["--port", sim.port]
+    ember(*port, "fs", "cp", "-r", str(app), ":/")
+    listing = ember(*port, "ls", ":/app").stdout.splitlines()
+    assert "           0 data/" in listing and "          25 main.py" in listing
+    as_json = json.loads(ember(*port, "fs", "ls", ":/app/data", "--json").stdout)
+    assert as_json == {"/app/data": [{"name": "blob.bin", "type": "file", "size": len(BLOB)}]}
+    assert ember(*port, "cat", ":/app/main.py").stdout == "print('hello from main')\n"
+    digest = ember(*port, "fs", "sha256sum", ":/app/data/blob.bin").stdout.split()[0]
+    assert digest == hashlib.sha256(BLOB).hexdigest()
+    assert "blob.bin" in ember(*port, "tree", ":/app").stdout
+    ember(*port, "cp", ":/app/data/blob.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == BLOB
+    ember(*port, "fs", "mkdir", "-p", ":/x/y")
+    ember(*port, "fs", "touch", ":/x/y/z.txt")
+    assert one_line_error(ember(*port, "rm", ":/x", check=False)) == \
+        "ember: :/x: is a folder (use -r, or rmdir for an empty one)"
+    ember(*port, "rm", "-r", ":/x")
+    assert one_line_error(ember(*port, "cat", ":/x/y/z.txt", check=False)) == \
+        "ember: :/x/y/z.txt: no such file or folder"
+    df = json.loads(ember(*port, "df", "--json").stdout)["/"]
+    assert df["total"] == df["used"] + df["free"] and df["free"] > 0
+
+
+def test_removing_the_runtime_needs_force(sim: VirtualBoard, tmp_path: Path) -> None:
+    (tmp_path / "core.py").write_text("X = 1\n")
+    port = ["--port", sim.port]
+    ember(*port, "fs", "mkdir", "-p", ":/lib/ember")
+    ember(*port, "cp", str(tmp_path / "core.py"), ":/lib/ember/core.py")
+    error = one_line_error(ember(*port, "rm", "-r", ":/lib", check=False))
+    assert "would remove the ember runtime" in error and "--force" in error
+    assert ember(*port, "cat", ":/lib/ember/core.py").stdout == "X = 1\n"
+    ember(*port, "rm", "-r", "--force", ":/lib/ember")
+    assert "ember" not in ember(*port, "ls", ":/lib").stdout
+
+
+def test_push_delete_lists_what_goes_and_dry_run_changes_nothing(sim: VirtualBoard,
+                                                                  app: Path) -> None:
+    port = ["--port", sim.port]
+    ember(*port, "push", str(app), "--source")
+    (app / "data" / "blob.bin").unlink()
+    dry = ember(*port, "push", str(app), "--source", "--delete", "--dry-run").stdout
+    assert "would delete :/data/blob.bin" in dry and dry.strip().endswith("s")
+    assert ember(*port, "fs", "sha256sum", ":/data/blob.bin").returncode == 0
+    result = json.loads(ember(*port, "push", str(app), "--source", "--delete",
+                              "--json").stdout)
+    assert result["deleted_paths"] == ["/data/blob.bin", "/data"]
+    assert result["dry_run"] is False
+    assert "data" not in ember(*port, "ls").stdout
+
+
+def test_reset_is_a_hard_reset_and_soft_reset_a_soft_one(sim: VirtualBoard) -> None:
+    port = ["--port", sim.port]
+    cause = "import machine; print(machine.reset_cause())"
+    mark = "import builtins; print(hasattr(builtins, 'MARK'))"
+    assert ember(*port, "exec", cause).stdout.strip() == "1"  # PWRON_RESET
+    ember(*port, "exec", "import builtins; builtins.MARK = 1")
+    ember(*port, "soft-reset")
+    assert ember(*port, "exec", mark).stdout.strip() == "False"  # a fresh heap
+    ember(*port, "exec", "import builtins; builtins.MARK = 1")
+    ember(*port, "reset")
+    assert ember(*port, "exec", mark).stdout.strip() == "False"
+    assert ember(*port, "exec", cause).stdout.strip() == "2"  # HARD_RESET: machine.reset()
+
+
+def test_a_board_option_that_is_not_the_board_is_refused_by_every_verb(
+    sim: VirtualBoard,
+) -> None:
+    for verb in (["exec", "1"], ["ls"], ["soft-reset"], ["df"]):
+        error = one_line_error(ember("--port", sim.port, "--board", "esp8266-generic", *verb,
+                                     check=False))
+        assert "esp8266-generic" in error, verb
