@@ -22,8 +22,8 @@ EXPECTED_VERBS = {
     ("boards",), ("sim", "start"), ("sim", "stop"), ("sim", "list"), ("exec",), ("run",),
     ("repl",), ("build",), ("push",), ("flash",), ("firmware", "build"), ("safe-mode",),
     ("bench",), ("reset",), ("soft-reset",),
-    *((("fs", verb) for verb in ("ls", "tree", "cat", "cp", "rm", "mkdir", "rmdir", "touch",
-                                 "df", "sha256sum"))),
+    *(("fs", verb) for verb in ("ls", "tree", "cat", "cp", "rm", "mkdir", "rmdir", "touch",
+                                 "df", "sha256sum")),
     ("ls",), ("cat",), ("cp",), ("rm",), ("df",), ("tree",),  # mpremote's shortcuts
 }
 
