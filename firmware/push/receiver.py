@@ -13,7 +13,8 @@
 #                             D <path>            delete a file
 #                             Q                   end of session (also accepted between frames)
 # Frames: 0xEB 0x90, seq u16 LE, len u16 LE, payload, CRC-32 u32 LE of seq+len+payload.
-# Board -> host, text lines:  R <version> <chunk> [z]  ready (z: can inflate);  H <sha> <size> <path>;  .  (end)
+# Board -> host, text lines:  R <version> <chunk> [z]  ready (z: can inflate);  H <sha> <size> <path>;
+#                             . [<block size> <blocks free>]  (end of the listing)
 #                             A (send frames)  K<seq> (frames up to seq kept)  N<seq> (send
 #                             again from seq)  X (that line was damaged: send it again)
 #                             OK <path>  BAD <path>  E <errno> <text>
@@ -267,7 +268,11 @@ class _Session:
                 self.manifest[path] = entry
             # 128 bits of the hash tell changed from unchanged; F lines carry all 256.
             self.say("H %s %d %s" % (entry[0][:32], entry[1], path))
-        self.say(".")
+        try:  # the end, with the space left: the host refuses a push that cannot fit
+            st = os.statvfs(root)
+            self.say(". %d %d" % (st[0], max(st[3], 0)))  # a full littlefs says -2
+        except OSError:
+            self.say(".")
 
     def run(self):
         _mark_dirty()

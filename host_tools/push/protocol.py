@@ -40,6 +40,8 @@ class Reply:
     path: str = ""
     errno: int = 0
     text: str = ""
+    block_size: int = 0  # END: the filesystem's block size, and blocks free (-1: not said)
+    blocks_free: int = -1
 
 
 def fletcher16(data: bytes) -> int:
@@ -84,6 +86,11 @@ def parse_reply(line: str | bytes) -> Reply:
     line = checked_body(line)
     if line == ".":
         return Reply("END")
+    if line.startswith(". "):
+        block_size, _, free = line[2:].partition(" ")
+        if block_size.isdigit() and free.isdigit() and int(block_size) > 0:
+            return Reply("END", block_size=int(block_size), blocks_free=int(free))
+        raise ProtocolError(f"malformed end of listing {line!r}")
     if line in ("A", "X"):
         return Reply(line)
     head, _, rest = line.partition(" ")

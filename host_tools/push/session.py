@@ -165,6 +165,7 @@ class _Receiver:
         self.frame_timeout = min(FRAME_TIMEOUT_S, reply_timeout)
         self.link = link
         self.program: Program | None = None  # the receiver, running in the raw REPL
+        self.space = (0, -1)  # (block size, blocks free) the listing ended with; -1: unknown
         self.chunk = chunk
         self.window = window
         self.progress = progress
@@ -284,6 +285,7 @@ class _Receiver:
         while True:
             reply = self.reply()
             if reply.kind == "END":
+                self.space = (reply.block_size, reply.blocks_free)
                 return held
             if reply.kind != "H":
                 raise LinkError(f"{self.link.port}: unexpected {reply} in the manifest")
@@ -528,6 +530,7 @@ def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: boo
     changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
     result.unchanged = [f.board_path for f in files
                         if f not in changed and f.board_path not in result.sent]
+    _check_space(receiver, changed, held)
     if not dry_run:
         receiver.send_files(changed, total, total - sum(f.size for f in changed))
     result.sent += [f.board_path for f in changed if f.board_path not in result.sent]
@@ -547,6 +550,40 @@ def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: boo
         folders = sorted({posixpath.dirname(path) for path in result.deleted})
         pruned = device_code.call(receiver.link, PRUNE[0], PRUNE[1], folders, dest)
         result.pruned = [str(folder) for folder in pruned]  # type: ignore[union-attr]
+
+
+SPARE_BLOCKS = 2  # littlefs writes copy-on-write: a full filesystem still needs a block or two
+
+
+def blocks_needed(changed: list[LocalFile], held: dict[str, tuple[str, int]],
+                  block_size: int) -> int:
+    """The most blocks the push holds at once beyond today's files: each file is written
+    beside its old version, which goes only when the new one is renamed over it."""
+    def blocks(size: int) -> int:
+        return -(-size // block_size)
+
+    peak = grown = 0
+    for local in changed:
+        new = blocks(local.size)
+        peak = max(peak, grown + new)
+        grown += new - blocks(held.get(local.board_path, ("", 0))[1])
+    return peak
+
+
+def _check_space(receiver: _Receiver, changed: list[LocalFile],
+                 held: dict[str, tuple[str, int]]) -> None:
+    """Refuses at once, before a byte is sent, a change the board's filesystem cannot hold."""
+    block_size, free = receiver.space
+    if free < 0 or not changed:
+        return
+    need = blocks_needed(changed, held, block_size)
+    if need > free - SPARE_BLOCKS:
+        receiver.finish()
+        raise CommandError(
+            f"the board's filesystem is too full for this push: "
+            f"{max(0, free - SPARE_BLOCKS) * block_size} bytes free, about "
+            f"{need * block_size} needed; nothing was sent, every file on the board is "
+            "intact (`ember df`, `ember rm`)")
 
 
 def _end_a_left_receiver(say: Callable[[bytes], None]) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from host_tools.errors import CommandError
 from host_tools.files.board_files import BoardFiles
 from host_tools.link.session import Link
 from host_tools.push.session import plan, push
@@ -45,3 +48,20 @@ def test_delete_spares_the_runtime_lists_what_went_and_prunes_empty_folders(
         assert files.cat("/main.py") == b"B\n"
         assert {e.name for e in files.ls("/old")} == {"keep_folder.py"}
         assert "tree" not in {e.name for e in files.ls("/")}
+
+
+def test_a_push_that_cannot_fit_is_refused_before_anything_is_sent(sim: VirtualBoard,
+                                                                   tmp_path: Path) -> None:
+    with Link(sim.port) as link:
+        push(link, plan([], "/"), dest="/")  # the receiver's own state (/.ember) is there
+        files = BoardFiles(link)
+        free = files.df("/").free
+        big = tmp_path / "big"
+        big.mkdir()
+        (big / "huge.bin").write_bytes(bytes(free + 8192))
+        (big / "small.py").write_text("X = 1\n")
+        with pytest.raises(CommandError, match="too full.*nothing was sent") as error:
+            push(link, plan([big], "/"), dest="/")
+        assert "intact" in str(error.value)
+        assert {e.name for e in files.ls("/")}.isdisjoint({"huge.bin", "small.py"})
+        assert files.df("/").free == free  # not a byte written
