@@ -99,6 +99,17 @@ def leave():
     return True
 
 
+def uninstall():
+    """Takes the guard off: main.py back if it was set aside, the count gone, /boot.py
+    removed if it is the guard. True if a guard was removed."""
+    leave()
+    first = boot_py()
+    if first is None or not first.startswith("# ember boot guard"):
+        return False
+    __import__("os").remove(ROOT + "/boot.py")
+    return True
+
+
 def boot_py():
     """The first line of /boot.py, or None: the host puts the guard only over its own."""
     try:
@@ -132,4 +143,4 @@ if __name__ == "__main__":  # as /boot.py (the host runs the functions in a name
         print("ember: boot guard:", repr(e))
     # boot.py and main.py share these globals: leave main.py the heap
     del LIMIT, ROOT, _MAIN, _DIR, _BOOTS, _SAVED, _HOW, _UNDO, _exists, count
-    del _write_count, _clear_count, status, enter, leave, boot_py, boot
+    del _write_count, _clear_count, status, enter, leave, uninstall, boot_py, boot

@@ -10,6 +10,12 @@
 def _ember_boot(tag, chunk):
     import sys
 
+    try:
+        import hashlib  # noqa: F401 - the receiver checks every file with SHA-256
+    except ImportError:  # BASIC_FEATURES firmware (SAMD21): no receiver can run here
+        _ember_say("E 0 nohashlib")
+        return
+
     name = "rx_" + tag
     sys.path.append("/.ember")  # after .frozen: a frozen receiver wins
     try:

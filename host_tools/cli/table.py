@@ -185,7 +185,11 @@ COMMANDS: tuple[Verb, ...] = (
     Verb("soft-reset", "soft-reset the board: a fresh heap, left at the REPL",
          reset.cmd_soft_reset),
     Verb("safe-mode", "boot guard and crash-loop recovery", safe_mode.cmd_safe_mode, (
-        arg("action", choices=safe_mode.ACTIONS),
+        arg("action", choices=safe_mode.ACTIONS,
+            help="install: the guard as /boot.py; uninstall: take it off; enter: set main.py "
+                 "aside now (Ctrl-C through a crash loop); leave: put main.py back; status: "
+                 "safe mode and the count of failed boots"),
+        arg("--json", action="store_true", help="status: print one JSON object"),
     )),
     Verb("bench", "benchmarks: loop (runtime), push (file sync), faults, "
          "firmware (heap and size against a stock build)", bench.cmd_bench, (

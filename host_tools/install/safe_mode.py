@@ -13,7 +13,9 @@ host_tools/link/device_code.py whether or not the board has the guard installed.
 
 from __future__ import annotations
 
+import ast
 import time
+from dataclasses import dataclass
 
 import serial
 
@@ -41,11 +43,62 @@ def install_boot_guard(link: Link, *, progress: Progress | None = None) -> PushR
     return push(link, plan([(GUARD, "boot.py")]), dest="/", progress=progress)
 
 
+def guard_limit() -> int:
+    """How many boots in a row that never reach healthy set main.py aside (the guard's
+    LIMIT, read from firmware/boot_guard.py itself)."""
+    for node in ast.parse(GUARD.read_text(encoding="utf-8")).body:
+        if (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "LIMIT" and isinstance(node.value, ast.Constant)):
+            return int(node.value.value)
+    raise ValueError(f"{GUARD} has no LIMIT")
+
+
+HEALTHY = ("a boot counts as healthy once ember.run() has run for 5 s, or once the app "
+           "calls ember.healthy()")
+
+
+@dataclass(frozen=True)
+class SafeModeStatus:
+    safe: bool  # main.py is set aside
+    boots: int  # boots in a row, with a main.py, not healthy yet
+    guard: bool  # the guard is /boot.py
+    limit: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"safe_mode": self.safe, "boots_not_healthy": self.boots,
+                "guard_installed": self.guard, "limit": self.limit}
+
+    def words(self) -> str:
+        if self.safe:
+            return ("safe mode: ON, main.py is set aside as /.ember/main.py.safe; "
+                    "`ember safe-mode leave` puts it back")
+        if not self.guard:
+            return "safe mode: off; no boot guard (`ember safe-mode install` adds one)"
+        return (f"safe mode: off; {self.boots} of {self.limit} boots in a row not healthy "
+                "before main.py is set aside")
+
+
 def safe_mode_status(link: Link) -> tuple[bool, int]:
     """(safe, boots): whether main.py is set aside, and the guard's count of boots in a
-    row that have not reached healthy."""
+    row that have not reached healthy. Sends only what these need of the guard (a few
+    hundred bytes, which a 20 KB board compiles)."""
     safe, boots = _guard_call(link, "status")  # type: ignore[misc]
     return bool(safe), int(boots)
+
+
+def safe_mode_report(link: Link) -> SafeModeStatus:
+    """safe_mode_status, and whether the guard is installed, for `ember safe-mode status`."""
+    safe, boots = safe_mode_status(link)
+    first_line = _guard_call(link, "boot_py")
+    return SafeModeStatus(safe, boots,
+                          first_line is not None and str(first_line).startswith(GUARD_MARK),
+                          guard_limit())
+
+
+def uninstall_boot_guard(link: Link) -> bool:
+    """Takes the guard off the board (main.py put back first if it was set aside); False
+    if /boot.py is not ember's guard (it is left alone)."""
+    return bool(_guard_call(link, "uninstall"))
 
 
 def leave_safe_mode(link: Link) -> bool:

@@ -52,6 +52,48 @@ def compacted(relative: str) -> str:
     return ast.unparse(tree) + "\n"
 
 
+def _bound_by(statement: ast.stmt) -> set[str]:
+    """The names a top-level statement binds (a def, an import, an assignment, or those
+    inside a try/if at the top level), not looking into function bodies."""
+    if isinstance(statement, ast.FunctionDef | ast.ClassDef):
+        return {statement.name}
+    if isinstance(statement, ast.Import | ast.ImportFrom):
+        return {(alias.asname or alias.name).split(".")[0] for alias in statement.names}
+    bound: set[str] = set()
+    for node in ast.walk(statement):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef) and node is not statement:
+            bound.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return bound
+
+
+@functools.cache
+def needed_for(relative: str, function: str) -> str:
+    """firmware/RELATIVE compacted and cut to what FUNCTION needs: the top-level
+    statements that bind a name it uses, and theirs in turn, in file order. A one-off call
+    sends that, not the whole file (boot_guard's status is 600 bytes of its 5,000, which
+    a 20 KB board can compile). A module whose top level runs anything else (say, an
+    `if __name__ == ...` block) keeps only its bindings, which is what a call wants."""
+    body = ast.parse(compacted(relative)).body
+    binders = [(statement, _bound_by(statement)) for statement in body]
+    wanted, todo = set(), [function]
+    while todo:
+        name = todo.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        for statement, bound in binders:
+            if name in bound:
+                todo += [node.id for node in ast.walk(statement) if isinstance(node, ast.Name)]
+    kept = [statement for statement, bound in binders if bound & wanted]
+    if not any(function in bound for _, bound in binders):
+        raise ValueError(f"firmware/{relative} has no function {function}")
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) + "\n"
+
+
 def _key(relative: str) -> str:
     return hashlib.sha256(compacted(relative).encode()).hexdigest()[:12]
 
@@ -67,11 +109,12 @@ def _result(out: bytes | str) -> object:
 
 
 def _one_off(relative: str, function: str, args: tuple[object, ...], show: bool = True) -> str:
-    """Defines the module in a namespace of its own, calls the function, prints its repr
-    (if `show`) and drops the namespace again (also when the function raised)."""
+    """Defines what the function needs of the module in a namespace of its own, calls the
+    function, prints its repr (if `show`) and drops the namespace again (also when the
+    function raised)."""
     call = f"_ember_ns[{function!r}]({_arguments(args)})"
     return (f"_ember_ns = {{'__name__': {Path(relative).stem!r}}}\n"
-            f"exec({compacted(relative)!r}, _ember_ns)\n"
+            f"exec({needed_for(relative, function)!r}, _ember_ns)\n"
             "try:\n"
             f" {f'print(repr({call}))' if show else call}\n"
             "finally:\n"

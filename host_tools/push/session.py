@@ -51,6 +51,7 @@ from host_tools.push.protocol import (
 RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
 BOOTSTRAP = "push/bootstrap.py"  # device code under firmware/, sent by device_code
 QUICKSTART = "push/quickstart.py"
+NO_HASHLIB = "nohashlib"  # the bootstrap's E reply on firmware without hashlib
 PRUNE = ("host/fs.py", "prune")  # removes the folders a delete left empty
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
@@ -196,6 +197,11 @@ class _Receiver:
             digest = hashlib.sha256(body).hexdigest()
             self.write(command(f"{ext} {len(body)} {digest}") + body)
             reply = self.reply()
+        if reply.kind == "E" and reply.text == NO_HASHLIB:
+            raise CommandError(
+                f"{self.link.port}: this board's firmware has no hashlib (a BASIC_FEATURES "
+                "build, as on the SAMD21), and ember push checks every file with SHA-256; "
+                "nothing was sent")
         if reply.kind == "E":
             raise CommandError(
                 f"cannot install the push receiver in {CACHE_DIR} (errno {reply.errno}): "

@@ -97,3 +97,33 @@ def test_a_board_option_that_is_not_the_board_is_refused_by_every_verb(
         error = one_line_error(ember("--port", sim.port, "--board", "esp8266-generic", *verb,
                                      check=False))
         assert "esp8266-generic" in error, verb
+
+
+def test_safe_mode_says_what_it_does_works_on_the_smallest_board_and_uninstalls() -> None:
+    with VirtualBoard("samd21-generic", baud=None) as small:  # a 20 KB heap
+        port = ["--port", small.port]
+        before = ember(*port, "safe-mode", "status").stdout.strip()
+        assert before.startswith("safe mode: off; no boot guard")
+        # the guard is pushed with ember push, which this firmware cannot run (no hashlib):
+        # it says so in one line, and the status still works on this board
+        error = one_line_error(ember(*port, "safe-mode", "install", check=False))
+        assert "no hashlib" in error and "nothing was sent" in error
+        status = json.loads(ember(*port, "safe-mode", "status", "--json").stdout)
+        assert status == {"safe_mode": False, "boots_not_healthy": 0,
+                          "guard_installed": False, "limit": 3}
+
+
+def test_safe_mode_install_explains_and_uninstall_takes_it_off(sim: VirtualBoard) -> None:
+    port = ["--port", sim.port]
+    said = ember(*port, "safe-mode", "install").stdout
+    assert "ember.run()" in said and "ember.healthy()" in said and "after 3 boots" in said
+    assert ember(*port, "safe-mode", "status").stdout.startswith(
+        "safe mode: off; 0 of 3 boots in a row not healthy")
+    ember(*port, "exec", "with open('/main.py', 'w') as f: f.write('print(1)')")
+    ember(*port, "safe-mode", "enter")
+    assert ember(*port, "safe-mode", "status").stdout.startswith("safe mode: ON")
+    assert "removed" in ember(*port, "safe-mode", "uninstall").stdout
+    status = json.loads(ember(*port, "safe-mode", "status", "--json").stdout)
+    assert status["guard_installed"] is False and status["safe_mode"] is False
+    assert ember(*port, "cat", ":/main.py").stdout == "print(1)"  # put back
+    assert "boot.py" not in ember(*port, "ls").stdout

@@ -158,7 +158,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"ember {importlib.metadata.version('ember')}"
 
 
-@pytest.mark.parametrize("action", ["install", "enter", "leave", "status"])
+@pytest.mark.parametrize("action", ["install", "uninstall", "enter", "leave", "status"])
 def test_safe_mode_actions_are_positional_choices(action: str) -> None:
     args = _parse("safe-mode", action)
     assert args.action == action and args.handler is LEAVES[("safe-mode",)].handler
