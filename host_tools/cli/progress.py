@@ -1,11 +1,17 @@
-"""Progress bars on stderr (rich) for anything that takes more than a second; silent if quiet."""
+"""Progress bars on stderr (rich): bytes, rate and time left; silent if quiet."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from host_tools.link.interface import Progress as ProgressCallback
 
@@ -18,7 +24,8 @@ def progress_bar(label: str, quiet: bool) -> Iterator[ProgressCallback | None]:
         return
     from rich.console import Console
 
-    columns = (label, BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    columns = (label, BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())  # bytes, rate and time left
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=None)
 
