@@ -79,7 +79,7 @@ GLOBAL_OPTIONS: tuple[Arg, ...] = (
         help="where compiled .mpy files go (default: ./build)"),
 )
 
-JSON = arg("--json", action="store_true")
+JSON = arg("--json", action="store_true", help="print JSON instead of text")
 JSON_OBJECT = arg("--json", action="store_true", help="print one JSON object")
 
 BOARD_PATHS = arg("paths", nargs="*", metavar=":PATH", help="board paths (default :/)")
@@ -128,29 +128,29 @@ COMMANDS: tuple[Verb, ...] = (
                      "first use from $MICROPY_DIR)"),
         )),
         Verb("stop", "stop a virtual board", sim.cmd_sim_stop, (
-            arg("sim_port", nargs="?", metavar="PORT"),
-            arg("--all", action="store_true"),
+            arg("sim_port", nargs="?", metavar="PORT", help="the port `sim start` printed"),
+            arg("--all", action="store_true", help="every virtual board of this user"),
         )),
         Verb("list", "list running virtual boards", sim.cmd_sim_list, (JSON,)),
     )),
     Verb("exec", "run code on the board", code.cmd_exec, (
-        arg("code"),
+        arg("code", help="Python statements, run in the board's raw REPL"),
         arg("--timeout", type=float, default=None, help="seconds (default: none)"),
     )),
     Verb("run", "build, push and run a script, streaming its output", code.cmd_run, (
-        arg("file"),
+        arg("file", help="the script (.py) to run"),
         arg("--with", dest="with_sources", nargs="*", default=[], metavar="SRC",
             help="project files or folders to build and push first"),
         arg("--no-reset", action="store_true", help="run without a soft reset first"),
     )),
     Verb("repl", "open the board's REPL (Ctrl-] or Ctrl-x leaves)", code.cmd_repl),
     Verb("build", "compile .py to .mpy for the board", project.cmd_build, (
-        arg("sources", nargs="*", metavar="SRC"),
+        arg("sources", nargs="*", metavar="SRC", help="files or folders (default .)"),
         arg("--source", action="store_true", help="keep .py source, compile nothing"),
         JSON,
     )),
     Verb("push", "sync compiled files to the board (only what changed)", project.cmd_push, (
-        arg("sources", nargs="*", metavar="SRC"),
+        arg("sources", nargs="*", metavar="SRC", help="files or folders (default .)"),
         arg("--dest", default="/", help="board folder (default /)"),
         arg("--delete", action="store_true",
             help="remove board files under --dest not in SRC (never ember's own), and the "
@@ -193,7 +193,9 @@ COMMANDS: tuple[Verb, ...] = (
     )),
     Verb("bench", "benchmarks: loop (runtime), push (file sync), faults, "
          "firmware (heap and size against a stock build)", bench.cmd_bench, (
-        arg("bench", choices=bench.BENCHES),
+        arg("bench", choices=bench.BENCHES,
+            help="loop: ember's loop against asyncio and a raw poll loop; push: file sync "
+                 "speed; faults: power cuts, noise, bad input; firmware: heap and size"),
         arg("--micropython", metavar="SRC",
             help="firmware: MicroPython source (default: $MICROPY_DIR)"),
         arg("--small", action="store_true", help="faults: a short campaign"),

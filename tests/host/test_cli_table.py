@@ -235,3 +235,12 @@ def test_main_maps_errors_to_exit_codes(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(cli_main, "COMMANDS", _table_with(handler))
     assert main(["try"]) == code
     assert capsys.readouterr().err == stderr
+
+
+def test_every_argument_and_choice_has_a_one_line_help() -> None:
+    for path, verb in _leaves(COMMANDS):
+        for item in verb.args:
+            text = item.kwargs.get("help", "")
+            assert text and "\n" not in text, (path, item.flags)
+    for item in GLOBAL_OPTIONS:
+        assert item.kwargs.get("help"), item.flags
