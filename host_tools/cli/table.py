@@ -24,6 +24,7 @@ from host_tools.cli.commands import (
     reset,
     safe_mode,
     sim,
+    watch,
 )
 from host_tools.cli.context import Handler
 
@@ -160,6 +161,12 @@ COMMANDS: tuple[Verb, ...] = (
         arg("--source", action="store_true", help="push .py source, not .mpy"),
         JSON,
     )),
+    Verb("watch", "push on every save, soft-reset and run the script, until Ctrl-C",
+         watch.cmd_watch, (
+             arg("sources", nargs="*", metavar="SRC", help="files or folders (default .)"),
+             arg("--run", metavar="FILE", help="the script to run (default: SRC's main.py)"),
+             arg("--dest", default="/", help="board folder (default /)"),
+         )),
     Verb("flash", "install the runtime (and a firmware image first)", flash.cmd_flash, (
         arg("--firmware", metavar="IMAGE", help="firmware image for the board's flasher"),
         arg("--romfs", nargs="*", metavar="SRC", default=None,
