@@ -11,6 +11,7 @@ import posixpath
 
 RUNTIME_DEST = "/lib/ember"  # the runtime package, as `ember flash` installs it
 CACHE_DIR = "/.ember"  # the push receiver's cache and manifests; never project files
+MIP_RECORD = "/.ember/mip"  # the board paths `ember mip install` wrote, one a line
 PROTECTED = {
     RUNTIME_DEST: "the ember runtime (`ember flash` installs it)",
     CACHE_DIR: "ember's cache (push receiver, manifests, boot count)",

@@ -138,3 +138,29 @@ def prune(folders, stop):
             removed.append(folder)
             folder = folder.rsplit("/", 1)[0] or "/"
     return removed
+
+
+def lines(path):
+    """The lines of a text file, [] if there is none."""
+    try:
+        with open(path) as f:
+            return [line.rstrip("\n") for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def add_lines(path, new):
+    """Adds lines not already there to a text file (a temporary file renamed over it)."""
+    held = lines(path)
+    wanted = held + [line for line in new if line not in held]
+    folder = path.rsplit("/", 1)[0]
+    if folder:
+        try:
+            os.mkdir(folder)
+        except OSError:
+            pass
+    with open(path + ".tmp", "w") as f:
+        for line in wanted:
+            f.write(line + "\n")
+    os.rename(path + ".tmp", path)
+    return len(wanted) - len(held)

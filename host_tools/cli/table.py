@@ -20,6 +20,7 @@ from host_tools.cli.commands import (
     firmware,
     flash,
     fs,
+    mip,
     project,
     reset,
     safe_mode,
@@ -158,8 +159,21 @@ COMMANDS: tuple[Verb, ...] = (
                  "folders that leaves empty"),
         arg("--dry-run", action="store_true",
             help="only say what would be sent and deleted"),
+        arg("--delete-libs", action="store_true",
+            help="with --delete: also what `ember mip install` put there"),
         arg("--source", action="store_true", help="push .py source, not .mpy"),
         JSON,
+    )),
+    Verb("mip", "libraries from micropython-lib or a package.json", sub=(
+        Verb("install", "install packages and their dependencies, compiled for the board",
+             mip.cmd_mip_install, (
+                 arg("packages", nargs="+", metavar="PKG",
+                     help="NAME[@VERSION], github:ORG/REPO[/PATH], a URL or a package.json"),
+                 arg("--index", metavar="URL|DIR",
+                     help="package index URL, or a local micropython-lib checkout "
+                          "(default: micropython.org/pi/v2)"),
+                 arg("--target", default="/lib", help="board folder (default /lib)"),
+             )),
     )),
     Verb("watch", "push on every save, soft-reset and run the script, until Ctrl-C",
          watch.cmd_watch, (

@@ -86,6 +86,7 @@ def push_project(
     progress: Progress | None = None,
     build_dir: Path | None = None,
     dry_run: bool = False,
+    delete_libraries: bool = False,
 ) -> tuple[BuildResult, PushResult]:
     """Compiles sources for the board (syntax errors stop here) into build_dir (default
     project_build_dir()) and syncs them to dest (with dry_run: says what it would do)."""
@@ -93,7 +94,8 @@ def push_project(
     built = build_tree(sources, target, label, as_source=as_source, root=build_dir)
     files = plan(pushable(built), dest)
     return built, push(link, files, dest=dest, delete=delete, progress=progress,
-                       window=window_for(board), dry_run=dry_run)
+                       window=window_for(board), dry_run=dry_run,
+                       delete_libraries=delete_libraries)
 
 
 def runtime_frozen(link: BoardLink) -> bool:

@@ -23,7 +23,7 @@ from pathlib import Path
 import serial
 
 from host_tools.board_paths import CACHE_DIR as CACHE_DIR  # re-exported
-from host_tools.board_paths import protected_by
+from host_tools.board_paths import MIP_RECORD, protected_by
 from host_tools.errors import (
     BoardSilentError,
     CommandError,
@@ -490,10 +490,12 @@ def push(
     reply_timeout: float = REPLY_TIMEOUT_S,
     compress: bool = True,
     dry_run: bool = False,
+    delete_libraries: bool = False,
 ) -> PushResult:
     """Sends what changed; with delete, removes board files under dest that are not local
-    (never ember's own: the runtime, its cache; see board_paths.py), then the folders that
-    left empty. With dry_run, only says what it would send and delete.
+    (never ember's own: the runtime, its cache; see board_paths.py; nor what mip installed
+    unless delete_libraries), then the folders that left empty. With dry_run, only says
+    what it would send and delete.
 
     A session broken by the link (noise, a board that stopped answering) is ended and
     started again, up to `attempts` times; files verified before the break are not sent
@@ -506,7 +508,7 @@ def push(
     for attempt in range(1, attempts + 1):
         receiver = _Receiver(link, chunk, window, progress, reply_timeout, compress)
         try:
-            _session(receiver, files, dest, delete, result, total, dry_run)
+            _session(receiver, files, dest, delete, result, total, dry_run, delete_libraries)
             result.wire_bytes += receiver.wire_bytes
             break
         except BoardSilentError:
@@ -530,7 +532,12 @@ def push(
 
 
 def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: bool,
-             result: PushResult, total: int, dry_run: bool = False) -> None:
+             result: PushResult, total: int, dry_run: bool = False,
+             delete_libraries: bool = False) -> None:
+    # What `ember mip install` put on the board is not the project's to delete, unless asked.
+    libraries: set[str] = set() if not delete or delete_libraries else {
+        str(line) for line in device_code.call(  # type: ignore[union-attr]
+            receiver.link, "host/fs.py", "lines", MIP_RECORD)}
     receiver.start()
     held = receiver.manifest(dest)
     changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
@@ -545,7 +552,7 @@ def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: boo
         for path in sorted(held):
             if path in wanted or path in result.deleted:
                 continue
-            if protected_by(path) is not None:
+            if protected_by(path) is not None or path in libraries:
                 result.kept.append(path)
                 continue
             if not dry_run:

@@ -21,7 +21,7 @@ from host_tools.errors import DeviceError, EmberError
 EXPECTED_VERBS = {
     ("boards",), ("sim", "start"), ("sim", "stop"), ("sim", "list"), ("exec",), ("run",),
     ("repl",), ("build",), ("push",), ("flash",), ("firmware", "build"), ("safe-mode",),
-    ("bench",), ("reset",), ("soft-reset",), ("watch",),
+    ("bench",), ("reset",), ("soft-reset",), ("watch",), ("mip", "install"),
     *(("fs", verb) for verb in ("ls", "tree", "cat", "cp", "rm", "mkdir", "rmdir", "touch",
                                  "df", "sha256sum")),
     ("ls",), ("cat",), ("cp",), ("rm",), ("df",), ("tree",),  # mpremote's shortcuts

@@ -38,7 +38,8 @@ def cmd_push(ctx: Context) -> int:
         _, result = deploy.push_project(link, sources, board=board, dest=args.dest,
                                         delete=args.delete, as_source=args.source,
                                         progress=progress, build_dir=ctx.build_dir,
-                                        dry_run=args.dry_run)
+                                        dry_run=args.dry_run,
+                                        delete_libraries=args.delete_libs)
     if args.json:
         print(json.dumps(result.as_json()))
         return 0
@@ -51,8 +52,9 @@ def cmd_push(ctx: Context) -> int:
     for path in result.deleted + result.pruned:
         print(f"{would}delete :{path}")
     if result.kept:
-        print(f"kept {len(result.kept)} of ember's own files (the runtime, its cache): "
-              "not in SRC, but not the project's", file=sys.stderr)
+        print(f"kept {len(result.kept)} files not in SRC that are not the project's (the "
+              "runtime, ember's cache, what mip installed: --delete-libs deletes those too)",
+              file=sys.stderr)
     print(f"{'dry run: ' if result.dry_run else ''}sent {len(result.sent)}, "
           f"unchanged {len(result.unchanged)}, deleted {len(result.deleted)}: "
           f"{result.bytes} bytes in {result.seconds:.2f} s")
