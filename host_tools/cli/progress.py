@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,8 +19,9 @@ from host_tools.link.interface import Progress as ProgressCallback
 
 @contextmanager
 def progress_bar(label: str, quiet: bool) -> Iterator[ProgressCallback | None]:
-    """Yields a (done, total) callback drawing a bar, or None when quiet."""
-    if quiet:
+    """Yields a (done, total) callback drawing a bar, or None when quiet or when stderr is
+    not a terminal (a log or a pipe gets no bar, and no blank line where it was)."""
+    if quiet or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
