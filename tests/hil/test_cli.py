@@ -354,4 +354,5 @@ def test_a_board_reset_during_exec_is_an_error_not_a_hang(sim: VirtualBoard) -> 
 def test_safe_mode_verbs(sim: VirtualBoard) -> None:
     assert "installed" in ember("--port", sim.port, "safe-mode", "install").stdout
     status = json.loads(ember("--port", sim.port, "safe-mode", "status", "--json").stdout)
-    assert status == {"safe_mode": False, "boots_not_healthy": 0}
+    assert status == {"safe_mode": False, "boots_not_healthy": 0, "guard_installed": True,
+                      "limit": 3}
