@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from host_tools.files.board_files import BoardFiles, Entry
+from host_tools.link.session import Link
 from host_tools.sim.launcher import VirtualBoard
 from tests.hil.test_cli import ember, one_line_error
 
@@ -127,3 +129,23 @@ def test_safe_mode_install_explains_and_uninstall_takes_it_off(sim: VirtualBoard
     assert status["guard_installed"] is False and status["safe_mode"] is False
     assert ember(*port, "cat", ":/main.py").stdout == "print(1)"  # put back
     assert "boot.py" not in ember(*port, "ls").stdout
+
+
+def test_after_flash_a_push_with_delete_keeps_the_runtime(app: Path) -> None:
+    # issue 12: after `ember flash`, `ember push projB --delete` emptied /lib/ember
+    with VirtualBoard("rp2-pico", baud=None, frozen_runtime=False) as board:
+        port = ["--port", board.port]
+        ember(*port, "flash")
+        runtime = {e.name for e in _tree(board, "/lib/ember")}
+        assert "__init__.mpy" in runtime
+        result = json.loads(ember(*port, "push", str(app), "--delete", "--json").stdout)
+        assert result["deleted"] == 0 and result["deleted_paths"] == []
+        assert {p.rsplit("/", 1)[-1] for p in result["kept_paths"]} >= runtime
+        assert {e.name for e in _tree(board, "/lib/ember")} == runtime
+        assert ember(*port, "exec", "import ember; print(hasattr(ember, 'set_timeout'))"
+                     ).stdout.strip() == "True"
+
+
+def _tree(board: VirtualBoard, path: str) -> list[Entry]:
+    with Link(board.port) as link:
+        return BoardFiles(link).tree(path)
