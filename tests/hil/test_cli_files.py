@@ -149,3 +149,14 @@ def test_after_flash_a_push_with_delete_keeps_the_runtime(app: Path) -> None:
 def _tree(board: VirtualBoard, path: str) -> list[Entry]:
     with Link(board.port) as link:
         return BoardFiles(link).tree(path)
+
+
+def test_file_verbs_work_on_a_busy_chatty_board(app: Path) -> None:
+    with VirtualBoard("rp2-pico", baud=None) as board:
+        port = ["--port", board.port]
+        (app / "main.py").write_text("import time\nwhile True:\n    print('chatter ' * 8)\n"
+                                     "    time.sleep_ms(1)\n")
+        ember(*port, "push", str(app), "--source")
+        ember(*port, "reset")  # main.py now prints without end
+        assert "main.py" in ember(*port, "ls").stdout
+        assert ember(*port, "cat", ":/main.py").stdout.startswith("import time")
