@@ -11,7 +11,7 @@ _WHERE = (
     " set_timeout:timers set_interval:timers clear_timeout:timers clear_interval:timers"
     " stats:diag set_error_handler:diag report:diag watchdog:diag healthy:diag"
     " Overrun:diag create_task:task sleep_ms:task readable:task writable:task"
-    " run_until:task Task:task Pipe:stream Signal:signal "
+    " run_until:task Task:task CancelledError:task Pipe:stream Signal:signal "
 )
 
 

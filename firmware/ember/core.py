@@ -36,6 +36,7 @@ _qh = 0  # oldest entry
 _qn = 0  # entries queued
 
 _stop = False
+_running = False  # run() is on the stack: a nested run() is refused
 events = 0  # handler and timer calls
 _wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
 _late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
@@ -128,7 +129,19 @@ def _fault(e, where):
 
 def run(until=None):
     """Run until stop(), until `until.done` (a Task), or until nothing is left to wait for
-    (no handler, timer or task)."""
+    (no handler, timer or task). Called from inside a handler or task (the loop runs
+    already) it raises RuntimeError and changes nothing: await there instead."""
+    global _running
+    if _running:
+        raise RuntimeError("ember: the loop is already running; await, not run()")
+    _running = True
+    try:
+        _run(until)
+    finally:  # an exception that stops the loop (KeyboardInterrupt) leaves it enterable
+        _running = False
+
+
+def _run(until):
     global _stop, _qh, _qn, events
     _stop = False
     # Locals, not globals, on the per-event path (these objects are never rebound).

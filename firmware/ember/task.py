@@ -1,4 +1,5 @@
-"""Coroutine tasks on the ember loop: create_task, sleep_ms, readable, writable, run_until."""
+"""Coroutine tasks on the ember loop: create_task, sleep_ms, readable, writable, run_until,
+Task.cancel and CancelledError."""
 
 from micropython import const
 
@@ -11,17 +12,27 @@ _WRITE = const(4)
 _cur = None  # the task being stepped
 
 
+class CancelledError(BaseException):
+    """Raised at a cancelled task's await (asyncio's name and base class)."""
+
+
 class Task:
     """A coroutine scheduled on the loop. `done`, `result` (the return value, or the
-    exception when `failed`); `await task` returns the result or raises."""
+    exception when `failed`); `await task` returns the result or raises, for any number
+    of awaiting tasks; `cancel()` raises CancelledError at its await."""
 
     def __init__(self, coro):
         self.coro = coro
         self.done = False
         self.failed = False
         self.result = None
-        self.waiter = None  # a Task awaiting this one, or True for run_until
+        self.waiter = None  # the Task awaiting this one, or a list of them
+        self.held = False  # run_until waits for it: its failure is raised there
         self.s = None  # the stream it waited on last, kept registered while it lives
+        self.h = -1  # its timer while it sleeps or is scheduled (for cancel)
+        self.on = None  # the Task it awaits
+        self.parked = False  # parked on a sleep/readable/writable: the next step ends it
+        self.cancelling = False
 
     def __call__(self, s):
         # The loop wakes a task as it calls any handler: from a timer (s is None) or
@@ -31,27 +42,62 @@ class Task:
             return
         if s is not None:
             _detach(s, self)
+        self.h = -1
+        self.on = None
         _cur = self
         try:
-            self.coro.send(None)
+            if self.cancelling:
+                self.cancelling = self.parked = False
+                self.coro.throw(CancelledError())
+            else:
+                self.coro.send(None)
         except StopIteration as e:
             self._finish(e.value, False)
         except Exception as e:
             self._finish(e, True)
-        _cur = None
+        except CancelledError as e:
+            self._finish(e, True)
+        except BaseException as e:  # KeyboardInterrupt, SystemExit: it ends, and so does run()
+            self._finish(e, True, False)
+            _release(self)
+            raise
+        finally:
+            _cur = None
         if self.done:
             _release(self)
 
-    def _finish(self, value, failed):
+    def _finish(self, value, failed, report=True):
         self.done = True
         self.failed = failed
         self.result = value
         w = self.waiter
+        self.waiter = None
         if w is None:
-            if failed:
+            if failed and report and not self.held and not isinstance(value, CancelledError):
                 core._fault(value, self)  # nobody will see it otherwise
-        elif w is not True:
-            timers.set_timeout(w, 0)
+        elif type(w) is list:
+            for t in w:
+                t.h = timers.set_timeout(t, 0)
+        else:
+            w.h = timers.set_timeout(w, 0)
+
+    def cancel(self):
+        """Raise CancelledError at the task's current await, soon (the loop steps it
+        next); its timer or stream is given up and its waiters see the error when it
+        ends. False if it has finished already."""
+        if self.done:
+            return False
+        if not self.cancelling:
+            self.cancelling = True
+            timers.clear_timeout(self.h)
+            if self.s is not None:
+                _detach(self.s, self)
+            o = self.on
+            if o is not None:
+                self.on = None
+                _unwait(o, self)
+            self.h = timers.set_timeout(self, 0)
+        return True
 
     def __iter__(self):
         return self
@@ -62,8 +108,25 @@ class Task:
             if self.failed:
                 raise self.result
             raise StopIteration(self.result)
-        self.waiter = _cur
+        t = _cur
+        w = self.waiter
+        if w is None:
+            self.waiter = t
+        elif type(w) is list:
+            w.append(t)
+        else:
+            self.waiter = [w, t]  # a second waiter: the only time a list is made
+        t.on = self
         # returning (yielding None) hands control back to the loop
+
+
+def _unwait(o, t):
+    # t no longer awaits task o.
+    w = o.waiter
+    if w is t:
+        o.waiter = None
+    elif type(w) is list and t in w:
+        w.remove(t)
 
 
 def _detach(s, t):
@@ -105,14 +168,19 @@ class _Wait:
         return self
 
     def __next__(self):
+        # Whether this is the park or the resume is the task's state, not the awaitable's:
+        # a sleep_ms() made and never awaited (its arg left set) cannot delay another task.
+        t = _cur
         a = self.arg
-        if a is None:
+        if t.parked or a is None:
+            t.parked = False
             self.exc.__traceback__ = None  # reuse one exception: nothing allocated
             raise self.exc
         self.arg = None
+        t.parked = True
         k = self.kind
         if k == _SLEEP:
-            timers.set_timeout(_cur, a)
+            t.h = timers.set_timeout(t, a)
         elif k == _READ:
             _arm(core._rd, a)
         else:
@@ -140,7 +208,7 @@ def writable(s, w=_Wait(_WRITE)):
 def create_task(coro):
     """Schedule coroutine coro on the loop; returns its Task."""
     t = Task(coro)
-    timers.set_timeout(t, 0)
+    t.h = timers.set_timeout(t, 0)
     return t
 
 
@@ -148,7 +216,7 @@ def run_until(t):
     """Run the loop until task (or coroutine) t finishes; return its result or raise."""
     if not isinstance(t, Task):
         t = create_task(t)
-    t.waiter = True
+    t.held = True
     core.run(t)
     if not t.done:
         raise RuntimeError("ember: loop stopped first")
