@@ -183,6 +183,23 @@ def _ratio(part: int | None, whole: int | None) -> float | None:
     return round(part / whole, 3) if part is not None and whole else None
 
 
+def ember_first_use(board: str, micropython: str | None = None) -> dict[str, int | None]:
+    """The heap ember's first use keeps (a timer, a Pipe and a task) on the board's 32-bit
+    virtual firmware: frozen in, and as .mpy from /lib on the same firmware without it.
+    For `ember bench loop`, whose own board may be another."""
+    profile = load_profile(board)
+    source = micropython_source.resolve(micropython)
+    ember = Path(virtual_firmware.build(profile, source).image)
+    bare = Path(virtual_firmware.build(profile, source, runtime=False).image)
+    result = {"first_use_bytes_frozen": _integer(ember, profile, "ember_first_use")}
+    with tempfile.TemporaryDirectory(prefix="ember-bench-first-use-") as tmp:
+        flash = Path(tmp) / "flash.img"
+        install_lib(bare, profile, lib_files(source, mpy_target(bare)), flash)
+        result["first_use_bytes_mpy"] = _integer(bare, profile, "mount_lib", "ember_first_use",
+                                                 flash=flash)
+    return result
+
+
 def run_firmware_bench(board: str = DEFAULT_BOARD,
                        micropython: str | None = None) -> dict[str, object]:
     """The board's figures (see the module docstring); a figure whose workload ran out of

@@ -54,4 +54,9 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
     result["runtime"] = runtime
     if virtual:
         result.update(measure_heaps())
+    # Memory is measured on 32-bit boards: the first-use figures come from the board's
+    # 32-bit virtual firmware (frozen, and as .mpy), whatever board the loop ran on.
+    from host_tools.bench.firmware import ember_first_use
+
+    result.update(ember_first_use(board or DEFAULT_BOARD))
     return result
