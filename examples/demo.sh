@@ -30,6 +30,12 @@ ember --port "$port" exec "import gc, sys, ember; gc.collect(); print(sys.platfo
 step "ember --port $port run examples/async_streams.py"
 ember --port "$port" run examples/async_streams.py
 
+step "ember --port $port cp examples/async_streams.py :/main.py   (then ls, df, reset)"
+ember --port "$port" cp examples/async_streams.py :/main.py
+ember --port "$port" ls
+ember --port "$port" df
+ember --port "$port" reset
+
 step "ember bench firmware --board $BOARD   (ember's build beside a stock 32-bit build)"
 ember bench firmware --board "$BOARD" | grep -E '^(word_bits|firmware_bytes|stock_firmware_bytes|heap_free_after_boot|stock_heap_free_after_boot|ember_first_use_(frozen|mpy)_bytes|asyncio_first_use_(frozen|mpy)_bytes) '
 
