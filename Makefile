@@ -50,12 +50,19 @@ virtual-firmware: $(STAMP) toolchain
 demo: virtual-firmware
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
+# Device code (MicroPython) gets the checks that hold there too: undefined names, unused
+# imports, syntax. Manifests take their names from MicroPython's manifest tool.
+DEVICE_LINT = $(BIN)/ruff check --isolated --select F,E9 --extend-exclude '*manifest*.py' \
+	firmware boards tests/device examples
+
 test: virtual-firmware
 	$(BIN)/ruff check .
+	$(DEVICE_LINT)
 	$(BIN)/pytest -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(DEVICE_LINT)
 
 bench: virtual-firmware
 	$(BIN)/ember bench firmware --json

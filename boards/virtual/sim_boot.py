@@ -12,6 +12,7 @@ import sys
 def _ember_sim_boot():
     import gc
     import os
+    import sys
     import vfs
 
     import sim_flash
@@ -44,6 +45,8 @@ def _ember_sim_boot():
 
 def _ember_sim_run(path):
     # Runs boot.py/main.py in __main__'s globals, reporting errors as the firmware does.
+    import sys
+
     try:
         with open(path) as f:
             source = f.read()

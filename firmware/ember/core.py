@@ -120,7 +120,7 @@ def _fault(e, where):
     # never stops the loop.
     try:
         if _report is None:
-            from . import diag  # sets _report as it loads
+            from . import diag  # noqa: F401 - sets _report as it loads
         _report(e, where)
     except Exception:
         print("ember: error in", where)

@@ -22,7 +22,6 @@
 # "#MANIFEST <line>" for each line of /.ember/manifest, and "#END".
 import hashlib
 import os
-import select
 import sys
 from binascii import hexlify
 

@@ -22,7 +22,7 @@ def test_run_inside_a_handler_raises_before_touching_the_loop():
     async def also_nested():
         try:
             ember.run_until(ember.sleep_ms(1))
-        except RuntimeError as e:
+        except RuntimeError:
             seen.append("task")
 
     ember.set_timeout(nested, 0)

@@ -2,7 +2,7 @@
 """Read/write handlers on Pipes: dispatch, replacement, removal, errors, stop, idle."""
 
 import ember
-from ember import core, diag, timers
+from ember import core, diag, timers  # noqa: F401 - timers loaded before the tests
 
 
 def test_reader_runs_when_data_arrives():
