@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import errno
 import posixpath
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,6 +162,17 @@ class BoardFiles:
         folder, name = posixpath.split(target)
         return push(self.link, plan([(local, name)], folder or "/"), dest=folder or "/",
                     progress=progress)
+
+    def copy(self, source: str, path: str) -> PushResult:
+        """Copies a board file to another board path (into it, if it is a folder), as
+        mpremote's `cp :a :b`: read to the host, then written with push."""
+        if self.stat(source).is_dir:
+            raise FileError(f":{source}: is a folder (cp on the board copies files)")
+        data = self.cat(source)
+        with tempfile.TemporaryDirectory(prefix="ember-cp-") as tmp:
+            local = Path(tmp) / posixpath.basename(source)
+            local.write_bytes(data)
+            return self.put(local, path)
 
     def _is_dir(self, path: str) -> bool:
         try:

@@ -40,6 +40,9 @@ def test_file_verbs_copy_list_read_hash_and_remove(sim: VirtualBoard, app: Path,
     assert "blob.bin" in ember(*port, "tree", ":/app").stdout
     ember(*port, "cp", ":/app/data/blob.bin", str(tmp_path / "back.bin"))
     assert (tmp_path / "back.bin").read_bytes() == BLOB
+    ember(*port, "cp", ":/app/data/blob.bin", ":/copy.bin")  # on the board, as mpremote's
+    assert ember(*port, "fs", "sha256sum", ":/copy.bin").stdout.split()[0] == \
+        hashlib.sha256(BLOB).hexdigest()
     ember(*port, "fs", "mkdir", "-p", ":/x/y")
     ember(*port, "fs", "touch", ":/x/y/z.txt")
     assert one_line_error(ember(*port, "rm", ":/x", check=False)) == \

@@ -75,10 +75,14 @@ def cmd_cp(ctx: Context) -> int:
     if len(args.paths) < 2:
         raise CommandError("cp needs a source and a destination (one of them :PATH)")
     *sources, dest = args.paths
+    if is_board_path(dest) and all(is_board_path(s) for s in sources):
+        files = _files(ctx)
+        for source in sources:  # on the board: each file through the host
+            files.copy(board_path(source), board_path(dest))
+        return 0
     if is_board_path(dest):
         if any(is_board_path(s) for s in sources):
-            raise CommandError("cp copies between the host and the board: :SRC :DEST is "
-                               "not supported")
+            raise CommandError("cp takes sources from one side: all :PATH or all local")
         files = _files(ctx)
         sent = 0
         with ctx.progress("copying") as progress:
