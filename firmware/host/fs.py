@@ -106,7 +106,7 @@ def touch(path):
 def df(path):
     """(block size, blocks, blocks free) of the filesystem holding `path`."""
     st = os.statvfs(path)
-    return st[0], st[2], st[3]
+    return st[0], st[2], max(st[3], 0)  # a full littlefs reports -2 blocks free
 
 
 def sha256(path):

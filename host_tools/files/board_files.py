@@ -30,7 +30,7 @@ REASONS = {
     errno.ENOENT: "no such file or folder",
     errno.EEXIST: "already exists",
     errno.ENOTDIR: "not a folder",
-    errno.EISDIR: "is a folder (use -r)",
+    errno.EISDIR: "is a folder",
     errno.ENOTEMPTY: "folder not empty (use -r)",
     errno.EACCES: "permission denied (a folder not empty, or read-only)",
     errno.EROFS: "read-only filesystem",

@@ -137,10 +137,10 @@ class Resolver:
     # -- a local micropython-lib checkout ---------------------------------------------------
     def _from_manifest(self, name: str) -> None:
         assert self.local_index is not None
-        for lib in LIB_DIRS:
-            manifest = self.local_index / lib / name / "manifest.py"
-            if manifest.is_file():
-                self._run_manifest(manifest)
+        for lib in LIB_DIRS:  # packages sit at any depth (micropython/bluetooth/aioble)
+            found = sorted((self.local_index / lib).rglob(f"{name}/manifest.py"))
+            if found:
+                self._run_manifest(found[0])
                 return
         raise CommandError(f"{name}: no such package in {self.local_index} (looked in "
                            f"{', '.join(LIB_DIRS)})")
@@ -202,9 +202,13 @@ def install(link: BoardLink, packages: list[str], *, board: str | None = None,
         resolver.add(spec)
     fetched = resolver.out
     with tempfile.TemporaryDirectory(prefix="ember-mip-") as staging:
-        root = Path(staging) / "packages"
+        root = (Path(staging) / "packages").resolve()
         for relative, data in fetched.files.items():
-            path = root / relative
+            path = (root / relative).resolve()
+            if relative.startswith("/") or not path.is_relative_to(root):
+                # a package's file name comes from its package.json: it names a file under
+                # the target, never one elsewhere (on the host first of all)
+                raise CommandError(f"{relative}: a package file outside its target folder")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
         _, result = deploy.push_project(link, [root], board=board, dest=target,

@@ -114,8 +114,8 @@ def _one_off(relative: str, function: str, args: tuple[object, ...], show: bool 
     function raised)."""
     call = f"_ember_ns[{function!r}]({_arguments(args)})"
     return (f"_ember_ns = {{'__name__': {Path(relative).stem!r}}}\n"
-            f"exec({needed_for(relative, function)!r}, _ember_ns)\n"
             "try:\n"
+            f" exec({needed_for(relative, function)!r}, _ember_ns)\n"
             f" {f'print(repr({call}))' if show else call}\n"
             "finally:\n"
             " globals().pop('_ember_ns', None)\n")
@@ -139,11 +139,12 @@ def program(relative: str, function: str, *args: object) -> str:
     result printed, and compiled straight from the program text (no second copy of the
     source as a string, which a small heap may not hold). The names it defines in the
     REPL's globals are removed again when the call ends, however it ends."""
-    names = ", ".join(repr(name) for name in _top_level_names(relative))
-    return (compacted(relative)
-            + f"try:\n {function}({_arguments(args)})\n"
-            + f"finally:\n for _ember_n in ({names},):\n  globals().pop(_ember_n, None)\n"
-            + " del _ember_n\n")
+    names = "".join(f"{name!r}, " for name in _top_level_names(relative))
+    body = "".join(f" {line}\n" for line in compacted(relative).splitlines())
+    return ("try:\n" + body
+            + f" {function}({_arguments(args)})\n"
+            + f"finally:\n for _ember_n in ({names}):\n  globals().pop(_ember_n, None)\n"
+            + " globals().pop('_ember_n', None)\n")
 
 
 @functools.cache
@@ -151,15 +152,7 @@ def _top_level_names(relative: str) -> tuple[str, ...]:
     """The names a module's top level binds: its functions, classes, imports, globals."""
     names: list[str] = []
     for node in ast.parse(compacted(relative)).body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef):
-            names.append(node.name)
-        elif isinstance(node, ast.Import | ast.ImportFrom):
-            names += [(alias.asname or alias.name).split(".")[0] for alias in node.names]
-        elif isinstance(node, ast.Assign):
-            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target,
-                                                                             ast.Name):
-            names.append(node.target.id)
+        names += sorted(_bound_by(node))  # defs, imports, assignments, inside try/if too
     return tuple(dict.fromkeys(names))
 
 
@@ -207,11 +200,16 @@ def _kept(board: Runs, relative: str, function: str, args: tuple[object, ...], s
     out = board.exec(run, timeout=timeout)
     if _result_line(out) != MISSING:
         return out
+    # Defined in a namespace of its own first and kept only once whole: a define cut
+    # short (a MemoryError, Ctrl-C) leaves nothing half-made for later calls to find.
     define = ("import sys\n"
-              "_ember_dc = sys.modules.setdefault('_ember_dc', {})\n"
-              f"_ember_dc[{key!r}] = {{'__name__': {Path(relative).stem!r}}}\n"
-              f"exec({compacted(relative)!r}, _ember_dc[{key!r}])\n"
-              "del _ember_dc, sys\n")
+              f"_ember_m = {{'__name__': {Path(relative).stem!r}}}\n"
+              "try:\n"
+              f" exec({compacted(relative)!r}, _ember_m)\n"
+              f" sys.modules.setdefault('_ember_dc', {{}})[{key!r}] = _ember_m\n"
+              "finally:\n"
+              " globals().pop('_ember_m', None)\n"
+              "del sys\n")
     return board.exec(define + run, timeout=timeout)
 
 

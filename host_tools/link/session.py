@@ -14,6 +14,7 @@ import contextlib
 import errno
 import io
 import os
+import struct
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -43,6 +44,7 @@ RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 ENTER_ATTEMPTS = 4
 ATTEMPT_TIMEOUT_S = 2.5
 DEFAULT_EXEC_TIMEOUT_S = 30.0
+RAW_PASTE_TIMEOUT_S = 5.0  # a board answers each raw-paste window within this
 
 
 def _port_error(port: str, error: Exception) -> LinkError:
@@ -79,6 +81,9 @@ class _Transport(SerialTransport):
         # the command is written here (output is read later), so nothing else is caught,
         # and what it printed goes into the error instead of the user's terminal.
         printed = io.StringIO()
+        # mpremote's raw-paste handshake reads with the port's timeout, which it leaves
+        # at None (blocking); ours may be a short read timeout from the last reader.
+        self.serial.timeout = RAW_PASTE_TIMEOUT_S
         try:
             with contextlib.redirect_stdout(printed):
                 super().exec_raw_no_follow(command)
@@ -281,7 +286,7 @@ class Link:
         self.raw_repl()
         try:
             self.transport.exec_raw_no_follow(code)
-        except TransportError as error:
+        except (TransportError, struct.error) as error:  # struct: a cut window-size reply
             self.forget_state()
             detail = error.args[0] if error.args else error
             raise LinkError(f"{self.port}: the board stopped answering the raw REPL "

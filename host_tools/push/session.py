@@ -573,7 +573,8 @@ def blocks_needed(changed: list[LocalFile], held: dict[str, tuple[str, int]],
     """The most blocks the push holds at once beyond today's files: each file is written
     beside its old version, which goes only when the new one is renamed over it."""
     def blocks(size: int) -> int:
-        return -(-size // block_size)
+        # littlefs keeps a file up to an eighth of a block inline in its folder's metadata
+        return 0 if size <= block_size // 8 else -(-size // block_size)
 
     peak = grown = 0
     for local in changed:

@@ -40,6 +40,8 @@ def test_file_verbs_copy_list_read_hash_and_remove(sim: VirtualBoard, app: Path,
     assert "blob.bin" in ember(*port, "tree", ":/app").stdout
     ember(*port, "cp", ":/app/data/blob.bin", str(tmp_path / "back.bin"))
     assert (tmp_path / "back.bin").read_bytes() == BLOB
+    ember(*port, "cp", str(app / "main.py"), ":/newdir/")  # a trailing / names a folder
+    assert ember(*port, "cat", ":/newdir/main.py").stdout == "print('hello from main')\n"
     ember(*port, "cp", ":/app/data/blob.bin", ":/copy.bin")  # on the board, as mpremote's
     assert ember(*port, "fs", "sha256sum", ":/copy.bin").stdout.split()[0] == \
         hashlib.sha256(BLOB).hexdigest()

@@ -57,6 +57,14 @@ def test_a_package_and_its_dependencies_from_a_local_micropython_lib(
     assert "/lib/datetime.mpy" in with_libs["deleted_paths"]  # when asked
 
 
+def test_a_nested_package_is_found_as_mpremote_finds_it(micropython_lib: Path) -> None:
+    from host_tools.install.mip import Resolver
+
+    resolver = Resolver(local_index=micropython_lib)
+    resolver.add("aioble")  # micropython/bluetooth/aioble
+    assert any(name.startswith("aioble/") for name in resolver.out.files)
+
+
 def test_an_unknown_package_is_a_one_line_error(sim: VirtualBoard,
                                                 micropython_lib: Path) -> None:
     error = one_line_error(ember("--port", sim.port, "mip", "install", "no-such-pkg",

@@ -84,6 +84,8 @@ def cmd_cp(ctx: Context) -> int:
         if any(is_board_path(s) for s in sources):
             raise CommandError("cp takes sources from one side: all :PATH or all local")
         files = _files(ctx)
+        if dest.endswith("/") and board_path(dest) != "/":
+            files.mkdir(board_path(dest), parents=True)  # ':dir/' is a folder, as in mpremote
         sent = 0
         with ctx.progress("copying") as progress:
             for source in sources:
