@@ -21,12 +21,15 @@ from host_tools.link.interface import BoardLink
 
 PORT_BACK_TIMEOUT_S = 15.0  # a USB board re-enumerates in 1-3 s; a slow hub takes longer
 POLL_S = 0.1  # how often to look for the port while it is away
+PORT_GONE_TIMEOUT_S = 2.0  # a native-USB board drops off the bus within this of its reset
 RTS_PULSE_S = 0.1  # esptool's hard reset holds EN low this long
 
 
-def hard_reset(link: BoardLink, *, method: str = "machine",
+def hard_reset(link: BoardLink, *, method: str = "machine", reenumerates: bool = False,
                timeout: float = PORT_BACK_TIMEOUT_S) -> None:
-    """Resets the board and closes the link; returns once its port can be opened again."""
+    """Resets the board and closes the link; returns once its port can be opened again.
+    A board that `reenumerates` (native USB) is first seen to drop its port, so that the
+    port of the board before the reset is not taken for the one after it."""
     if method == "rts":
         port = link.serial
         port.rts = True  # EN low: the chip is held in reset
@@ -35,7 +38,20 @@ def hard_reset(link: BoardLink, *, method: str = "machine",
     else:
         device_code.start(link, "host/probe.py", "hard_reset")
     link.close()
+    if reenumerates:
+        wait_for_port_gone(link.port, PORT_GONE_TIMEOUT_S)
     wait_for_port(link.port, timeout)
+
+
+def wait_for_port_gone(port: str, timeout: float) -> bool:
+    """Waits until `port` disappears (a USB board leaving the bus); False if it stayed for
+    `timeout` seconds (a reset the USB stack did not show: the port is used as it is)."""
+    deadline = time.monotonic() + timeout
+    while os.path.exists(port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_S / 5)  # polling a device node, bounded by the deadline
+    return True
 
 
 def wait_for_port(port: str, timeout: float) -> None:

@@ -13,9 +13,12 @@ from host_tools.sim import registry
 def cmd_reset(ctx: Context) -> int:
     board = ctx.board
     # A virtual board's pty has no RTS line to pulse: machine.reset() resets it.
-    method = ("machine" if board is None or registry.find(ctx.port) is not None
-              else load_profile(board).link.reset)
-    hard_reset(ctx.link, method=method)
+    virtual = registry.find(ctx.port) is not None
+    profile = load_profile(board) if board is not None and not virtual else None
+    method = profile.link.reset if profile is not None else "machine"
+    # a native-USB board (usb-cdc) leaves the bus at a reset and comes back
+    hard_reset(ctx.link, method=method,
+               reenumerates=profile is not None and profile.link.kind == "usb-cdc")
     if not ctx.quiet:
         print(f"reset {ctx.port} ({'RTS' if method == 'rts' else 'machine.reset()'}); "
               "boot.py and main.py run", file=sys.stderr)
