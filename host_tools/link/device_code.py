@@ -102,10 +102,13 @@ def _arguments(args: tuple[object, ...]) -> str:
     return ", ".join("globals()" if arg is GLOBALS else repr(arg) for arg in args)
 
 
+def _text(out: bytes | str) -> str:
+    return out.decode("utf-8", "replace") if isinstance(out, bytes) else out
+
+
 def _result(out: bytes | str) -> object:
-    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
-    lines = text.strip().splitlines()
-    return ast.literal_eval(lines[-1].strip()) if lines else None
+    line = _result_line(out)
+    return ast.literal_eval(line) if line else None
 
 
 def _one_off(relative: str, function: str, args: tuple[object, ...], show: bool = True) -> str:
@@ -131,6 +134,12 @@ def expression(text: str) -> str:
     """A caller's own expression as a program that prints its repr (Link.eval, Board.eval:
     the expression is the caller's code, only its framing is written here)."""
     return f"print(repr({text}))"
+
+
+def value(board: Runs, text: str, *, timeout: float | None = 30.0) -> object:
+    """The value of the caller's expression on the board, read back from its repr()
+    (Link.eval and Board.eval)."""
+    return ast.literal_eval(_text(board.exec(expression(text), timeout=timeout)).strip())
 
 
 def program(relative: str, function: str, *args: object) -> str:
@@ -221,6 +230,5 @@ def forget(board: Runs, relative: str) -> None:
 
 
 def _result_line(out: bytes | str) -> str:
-    text = out.decode("utf-8", "replace") if isinstance(out, bytes) else out
-    lines = text.strip().splitlines()
+    lines = _text(out).strip().splitlines()
     return lines[-1].strip() if lines else ""

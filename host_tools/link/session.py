@@ -9,7 +9,6 @@ and device tracebacks raised as `DeviceError`.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import errno
 import io
@@ -26,7 +25,7 @@ from mpremote.transport_serial import SerialTransport
 from host_tools.errors import BoardSilentError, LinkError
 from host_tools.errors import device_location as device_location  # re-exported
 from host_tools.link import device_code
-from host_tools.link.program import BoardResetError, Program
+from host_tools.link.program import Program
 
 # Features that must act at points of the session register here, so the session knows
 # none of them (the issue's rule: no feature lives in the transport).
@@ -310,8 +309,6 @@ class Link:
         program = self.start(code, on_output=on_output)
         try:
             ended = program.wait(timeout)
-        except BoardResetError:
-            raise
         except KeyboardInterrupt:  # Ctrl-C on the host: on the board too, and read its end
             program.stop(DRAIN_TIMEOUT_S)
             raise
@@ -327,8 +324,7 @@ class Link:
 
     def eval(self, expression: str, *, timeout: float | None = DEFAULT_EXEC_TIMEOUT_S) -> object:
         """The value of the caller's expression on the board, through its repr()."""
-        out = self.exec(device_code.expression(expression), timeout=timeout)
-        return ast.literal_eval(out.decode().strip())
+        return device_code.value(self, expression, timeout=timeout)
 
     def interrupt(self) -> None:
         """Ctrl-C: stops what runs on the board (its kbd_intr permitting)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
 import shutil
@@ -139,8 +138,7 @@ class Board:
 
     def eval(self, expression: str, *, timeout: float | None = None) -> object:
         """The value of a device expression, through its repr()."""
-        text = self.exec(device_code.expression(expression), timeout=timeout)
-        return ast.literal_eval(text.strip())
+        return device_code.value(self, expression, timeout=timeout)
 
     def start(self, code: str) -> None:
         """Starts code without waiting: follow it with expect(), wait() or stop()."""

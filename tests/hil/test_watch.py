@@ -60,7 +60,8 @@ def test_each_save_is_pushed_and_run_and_ctrl_c_stops(tmp_path: Path) -> None:
             (app / "helper.py").write_text("WORD = 'two'\n")
             latency = out.expect(b"v1 two") - saved
             # an app that runs forever is stopped for the next version
-            main.write_text("import time\nprint('v2 up')\nwhile True:\n    time.sleep(1)\n")
+            main.write_text(  # the board's app idles in its own loop, not the test
+                "import time\nprint('v2 up')\nwhile True:\n    time.sleep(1)\n")  # sleep-ok
             out.expect(b"v2 up")
             main.write_text("print('v3 (\n")  # a syntax error: said, then the next save
             out.expect(b"main.py:1")
