@@ -29,7 +29,7 @@ from host_tools.boards.profiles import BoardProfile, sys_platform
 from host_tools.errors import CommandError
 from host_tools.install.micropython_source import Source
 from host_tools.paths import FIRMWARE_DIR, VIRTUAL_BOARD_DIR, cache_dir
-from host_tools.push.session import freezable_receiver
+from host_tools.push.session import RECEIVER, receiver_tag
 
 BUILD_DIR_ENV = "EMBER_BUILD_DIR"
 VARIANT_DIR = VIRTUAL_BOARD_DIR / "unix32"
@@ -226,7 +226,8 @@ def manifest_text(cuts: VirtualCuts, runtime: bool) -> str:
 
 def receiver_line() -> str:
     """The manifest line that freezes the push receiver (push/session.py says why)."""
-    module = freezable_receiver(build_root() / "receiver")
+    module = build_root() / "receiver" / f"rx_{receiver_tag()}.py"
+    _write_once(module, RECEIVER.read_text(encoding="utf-8"))
     return f"module({module.name!r}, base_path={str(module.parent)!r})"
 
 

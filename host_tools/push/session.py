@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import posixpath
 import tempfile
 import time
@@ -52,7 +51,7 @@ RECEIVER = FIRMWARE_DIR / "push" / "receiver.py"
 BOOTSTRAP = "push/bootstrap.py"  # device code under firmware/, sent by device_code
 QUICKSTART = "push/quickstart.py"
 NO_HASHLIB = "nohashlib"  # the bootstrap's E reply on firmware without hashlib
-PRUNE = ("host/fs.py", "prune")  # removes the folders a delete left empty
+FS = "host/fs.py"  # board-side file helpers: prune (folders a delete emptied), lines
 REPLY_TIMEOUT_S = 10.0
 MAX_RETRIES = 12  # frames the board asked for again (a noisy link)
 MAX_SILENCES = 3  # resync attempts when the board says nothing at all (a dead link)
@@ -438,21 +437,10 @@ def _deflated(data: bytes) -> bytes | None:
 
 
 def receiver_tag() -> str:
-    """The receiver's version: its source's SHA-256, 12 hex digits (its module is rx_TAG)."""
+    """The receiver's version: its source's SHA-256, 12 hex digits (its module is rx_TAG).
+    ember's firmware builds freeze it under that name (install/virtual_firmware.py): the
+    quick start imports it from flash, no cached copy needed and no heap for its code."""
     return hashlib.sha256(RECEIVER.read_bytes()).hexdigest()[:12]
-
-
-def freezable_receiver(folder: Path) -> Path:
-    """The receiver as the module rx_TAG.py in `folder`, for a firmware's freeze manifest:
-    frozen, the quick start imports it from flash (no cached copy needed, and its code
-    costs no heap), and a newer receiver on the host is simply another name."""
-    path = folder / f"rx_{receiver_tag()}.py"
-    if not path.is_file() or path.read_bytes() != RECEIVER.read_bytes():
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{path.name}.{os.getpid()}"
-        partial.write_bytes(RECEIVER.read_bytes())
-        partial.replace(path)
-    return path
 
 
 def _receiver_for(sys_mpy: int) -> tuple[str, bytes]:
@@ -505,10 +493,13 @@ def push(
     started = time.monotonic()
     result = PushResult(dry_run=dry_run)
     total = sum(f.size for f in files)
+    # What `ember mip install` put on the board is not the project's to delete, unless asked.
+    libraries = frozenset() if not delete or delete_libraries else frozenset(
+        str(line) for line in device_code.call(link, FS, "lines", MIP_RECORD))  # type: ignore[union-attr]
     for attempt in range(1, attempts + 1):
         receiver = _Receiver(link, chunk, window, progress, reply_timeout, compress)
         try:
-            _session(receiver, files, dest, delete, result, total, dry_run, delete_libraries)
+            _session(receiver, files, dest, delete, result, total, dry_run, libraries)
             result.wire_bytes += receiver.wire_bytes
             break
         except BoardSilentError:
@@ -533,11 +524,7 @@ def push(
 
 def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: bool,
              result: PushResult, total: int, dry_run: bool = False,
-             delete_libraries: bool = False) -> None:
-    # What `ember mip install` put on the board is not the project's to delete, unless asked.
-    libraries: set[str] = set() if not delete or delete_libraries else {
-        str(line) for line in device_code.call(  # type: ignore[union-attr]
-            receiver.link, "host/fs.py", "lines", MIP_RECORD)}
+             libraries: frozenset[str] = frozenset()) -> None:
     receiver.start()
     held = receiver.manifest(dest)
     changed = [f for f in files if not f.digest.startswith(held.get(f.board_path, ("-", 0))[0])]
@@ -561,7 +548,7 @@ def _session(receiver: _Receiver, files: list[LocalFile], dest: str, delete: boo
     receiver.finish()
     if delete and result.deleted and not dry_run:
         folders = sorted({posixpath.dirname(path) for path in result.deleted})
-        pruned = device_code.call(receiver.link, PRUNE[0], PRUNE[1], folders, dest)
+        pruned = device_code.call(receiver.link, FS, "prune", folders, dest)
         result.pruned = [str(folder) for folder in pruned]  # type: ignore[union-attr]
 
 
