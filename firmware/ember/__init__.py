@@ -11,7 +11,7 @@ _WHERE = (
     " set_timeout:timers set_interval:timers clear_timeout:timers clear_interval:timers"
     " stats:diag set_error_handler:diag report:diag watchdog:diag healthy:diag"
     " Overrun:diag create_task:task sleep_ms:task readable:task writable:task"
-    " run_until:task Task:task CancelledError:task Pipe:stream Signal:signal "
+    " run_until:task Task:task CancelledError:cancel Pipe:stream Signal:signal "
 )
 
 
@@ -29,7 +29,7 @@ def __getattr__(attr):
         except ImportError:
             raise AttributeError(attr)
     else:
-        for mod in ("core", "timers", "diag", "task", "stream", "signal"):
+        for mod in ("core", "timers", "diag", "task", "stream", "signal", "cancel"):
             if _WHERE.startswith(mod, i + n + 1):
                 break
         value = getattr(__import__(mod, None, None, True, 1), attr)

@@ -1,5 +1,5 @@
-"""Coroutine tasks on the ember loop: create_task, sleep_ms, readable, writable, run_until,
-Task.cancel and CancelledError."""
+"""Coroutine tasks on the ember loop: create_task, sleep_ms, readable, writable, run_until.
+Cancelling (Task.cancel, CancelledError) is in cancel.py, loaded on first use."""
 
 from micropython import const
 
@@ -7,13 +7,13 @@ from . import core, timers
 
 _SLEEP = const(0)
 _READ = const(1)
-_WRITE = const(4)
+_HELD = const(1)  # Task.f: run_until waits for it, and raises its failure
+_PARKED = const(2)  # parked on a sleep/readable/writable: its next step ends the await
+_CANCEL = const(4)
+_WRITE = const(4)  # (a kind of wait, as _SLEEP and _READ)  # cancel() was called: its next step raises CancelledError
 
 _cur = None  # the task being stepped
-
-
-class CancelledError(BaseException):
-    """Raised at a cancelled task's await (asyncio's name and base class)."""
+_ce = None  # CancelledError, once cancel.py has loaded (it sets this)
 
 
 class Task:
@@ -22,17 +22,15 @@ class Task:
     of awaiting tasks; `cancel()` raises CancelledError at its await."""
 
     def __init__(self, coro):
+        # Eight attributes: an instance's table of them grows by two at a time.
         self.coro = coro
         self.done = False
         self.failed = False
         self.result = None
         self.waiter = None  # the Task awaiting this one, or a list of them
-        self.held = False  # run_until waits for it: its failure is raised there
         self.s = None  # the stream it waited on last, kept registered while it lives
-        self.h = -1  # its timer while it sleeps or is scheduled (for cancel)
-        self.on = None  # the Task it awaits
-        self.parked = False  # parked on a sleep/readable/writable: the next step ends it
-        self.cancelling = False
+        self.h = -1  # its timer handle while one is armed, or the Task it awaits
+        self.f = 0  # _HELD | _PARKED | _CANCEL
 
     def __call__(self, s):
         # The loop wakes a task as it calls any handler: from a timer (s is None) or
@@ -41,63 +39,33 @@ class Task:
         if self.done:
             return
         if s is not None:
-            _detach(s, self)
+            # woken by s: stop waiting on it, but keep it registered (mask 0), so that
+            # waiting on it again, the usual next step, allocates nothing
+            rd = core._rd
+            if rd.get(s) is self:
+                core._set(rd, s, None, True)
+            if core._wr.get(s) is self:
+                core._set(core._wr, s, None, True)
         self.h = -1
-        self.on = None
         _cur = self
         try:
-            if self.cancelling:
-                self.cancelling = self.parked = False
-                self.coro.throw(CancelledError())
+            if self.f & _CANCEL:
+                self.f = self.f & _HELD
+                self.coro.throw(_ce())
             else:
                 self.coro.send(None)
         except StopIteration as e:
-            self._finish(e.value, False)
+            _finish(self, e.value, False)
         except Exception as e:
-            self._finish(e, True)
-        except CancelledError as e:
-            self._finish(e, True)
-        except BaseException as e:  # KeyboardInterrupt, SystemExit: it ends, and so does run()
-            self._finish(e, True, False)
-            _release(self)
-            raise
+            _finish(self, e, True)
+        except BaseException as e:  # CancelledError ends the task; KeyboardInterrupt, run()
+            if type(e) is not _ce:
+                self.f |= _HELD  # not reported here: whoever catches it sees it
+                _finish(self, e, True)
+                raise
+            _finish(self, e, True)
         finally:
             _cur = None
-        if self.done:
-            _release(self)
-
-    def _finish(self, value, failed, report=True):
-        self.done = True
-        self.failed = failed
-        self.result = value
-        w = self.waiter
-        self.waiter = None
-        if w is None:
-            if failed and report and not self.held and not isinstance(value, CancelledError):
-                core._fault(value, self)  # nobody will see it otherwise
-        elif type(w) is list:
-            for t in w:
-                t.h = timers.set_timeout(t, 0)
-        else:
-            w.h = timers.set_timeout(w, 0)
-
-    def cancel(self):
-        """Raise CancelledError at the task's current await, soon (the loop steps it
-        next); its timer or stream is given up and its waiters see the error when it
-        ends. False if it has finished already."""
-        if self.done:
-            return False
-        if not self.cancelling:
-            self.cancelling = True
-            timers.clear_timeout(self.h)
-            if self.s is not None:
-                _detach(self.s, self)
-            o = self.on
-            if o is not None:
-                self.on = None
-                _unwait(o, self)
-            self.h = timers.set_timeout(self, 0)
-        return True
 
     def __iter__(self):
         return self
@@ -116,93 +84,94 @@ class Task:
             w.append(t)
         else:
             self.waiter = [w, t]  # a second waiter: the only time a list is made
-        t.on = self
+        t.h = self
         # returning (yielding None) hands control back to the loop
 
+    def cancel(self):
+        """Raise CancelledError at the task's current await, soon; False if it has
+        finished already (see cancel.py)."""
+        if self.done:
+            return False
+        from .cancel import cancel
 
-def _unwait(o, t):
-    # t no longer awaits task o.
-    w = o.waiter
-    if w is t:
-        o.waiter = None
-    elif type(w) is list and t in w:
-        w.remove(t)
-
-
-def _detach(s, t):
-    # Woken by s: stop waiting on it but keep it registered (mask 0), so waiting on it
-    # again, the usual next step, allocates nothing.
-    if core._rd.get(s) is t:
-        core._set(core._rd, s, None, True)
-    if core._wr.get(s) is t:
-        core._set(core._wr, s, None, True)
+        return cancel(self)
 
 
-def _release(t):
-    # Unregister the task's last stream unless something else handles it now.
+def _finish(t, value, failed):
+    # The task has ended: record it, give up its stream, wake its waiters.
+    t.done = True
+    t.failed = failed
+    t.result = value
     s = t.s
-    if s is not None:
+    if s is not None:  # unregistered unless something else handles it now
         t.s = None
         core._set(core._rd, s, core._rd.get(s))
-
-
-def _arm(table, s):
-    t = _cur
-    if t.s is not s:
-        _release(t)
-        t.s = s
-    core._set(table, s, t)
+    w = t.waiter
+    t.waiter = None
+    if w is None:
+        if failed and not t.f & _HELD and type(value) is not _ce:
+            core._fault(value, t)  # nobody will see it otherwise
+    elif type(w) is list:
+        for x in w:
+            x.h = timers.set_timeout(x, 0)
+    else:
+        w.h = timers.set_timeout(w, 0)
 
 
 class _Wait:
-    # One preallocated awaitable per kind, reused by every await (as extmod/asyncio's
-    # SingletonGenerator): `await` calls __next__ once to park the task (yield), and
-    # again when the loop resumes it, to finish with StopIteration.
-
-    def __init__(self, kind):
-        self.kind = kind
-        self.arg = None
-        self.exc = StopIteration()
-
-    def __iter__(self):
-        return self
-
+    # The one awaitable that sleep_ms, readable and writable return, reused by every
+    # await (as extmod/asyncio's SingletonGenerator): `await` calls __next__ once to park
+    # the task (yield), and again when the loop resumes it, to end with StopIteration.
     def __next__(self):
         # Whether this is the park or the resume is the task's state, not the awaitable's:
         # a sleep_ms() made and never awaited (its arg left set) cannot delay another task.
         t = _cur
-        a = self.arg
-        if t.parked or a is None:
-            t.parked = False
-            self.exc.__traceback__ = None  # reuse one exception: nothing allocated
-            raise self.exc
-        self.arg = None
-        t.parked = True
-        k = self.kind
+        a = self.a
+        if t.f & _PARKED or a is None:
+            t.f &= ~_PARKED
+            _stop.__traceback__ = None  # one exception, reused: nothing allocated
+            raise _stop
+        self.a = None
+        t.f |= _PARKED
+        k = self.k
         if k == _SLEEP:
             t.h = timers.set_timeout(t, a)
-        elif k == _READ:
-            _arm(core._rd, a)
         else:
-            _arm(core._wr, a)
+            if t.s is not a:  # a new stream: give up the last one
+                s = t.s
+                if s is not None:
+                    core._set(core._rd, s, core._rd.get(s))
+                t.s = a
+            core._set(core._rd if k == _READ else core._wr, a, t)
+
+    def __iter__(self):
+        return self
 
 
-def sleep_ms(ms, w=_Wait(_SLEEP)):
+_w = _Wait()
+_w.a = None
+_stop = StopIteration()
+
+
+def sleep_ms(ms):
     """await sleep_ms(ms): resume the task after ms milliseconds."""
-    w.arg = ms
-    return w
+    _w.k = _SLEEP
+    _w.a = ms
+    return _w
 
 
-def readable(s, w=_Wait(_READ)):
+def readable(s):
     """await readable(s): resume the task when s is readable (also a Signal set)."""
-    w.arg = s
-    return w
+    _w.k = _READ
+    _w.a = s
+    return _w
 
 
-def writable(s, w=_Wait(_WRITE)):
+def writable(s):
     """await writable(s): resume the task when s is writable."""
-    w.arg = s
-    return w
+    _w.k = _WRITE
+    _w.a = s
+    return _w
 
 
 def create_task(coro):
@@ -214,9 +183,9 @@ def create_task(coro):
 
 def run_until(t):
     """Run the loop until task (or coroutine) t finishes; return its result or raise."""
-    if not isinstance(t, Task):
+    if type(t) is not Task:
         t = create_task(t)
-    t.held = True
+    t.f |= _HELD
     core.run(t)
     if not t.done:
         raise RuntimeError("ember: loop stopped first")
