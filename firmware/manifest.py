@@ -6,4 +6,5 @@ metadata(
     version="0.1.0",
 )
 
-package("ember")
+# opt=3: no line-number tables, as host_tools/paths.py RUNTIME_OPTIMISE for the .mpy.
+package("ember", opt=3)

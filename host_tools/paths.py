@@ -26,6 +26,10 @@ def _data_root() -> Path:
 DATA_DIR = _data_root()
 FIRMWARE_DIR = DATA_DIR / "firmware"
 RUNTIME_DIR = FIRMWARE_DIR / "ember"
+# mpy-cross -O level of the runtime, as .mpy and frozen (firmware/manifest.py says the
+# same): -O3 leaves out the line-number tables, 10 % of each .mpy and of the heap its code
+# takes once loaded. Its tracebacks still name the function; a user's code keeps its lines.
+RUNTIME_OPTIMISE = 3
 BOARDS_DIR = DATA_DIR / "boards"
 VIRTUAL_BOARD_DIR = BOARDS_DIR / "virtual"
 

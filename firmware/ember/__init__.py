@@ -2,16 +2,17 @@
 
 __version__ = "0.1.0"
 
-# Public name -> the submodule that defines it. Submodules load on first use (as
-# extmod/asyncio does), so `import ember` stays cheap and code that uses only callbacks
-# never loads the timers or the tasks. One string, not a dict: each key of a dict would
-# be interned as a name (a qstr) at import, whether the program uses it or not.
+# Public names, in groups by the submodule that defines each (_MODS, in order; a group
+# ends at "|"). Submodules load on first use (as extmod/asyncio does), so `import ember`
+# stays cheap and code that uses only callbacks never loads the timers or the tasks. One
+# string, not a dict: each key of a dict would be interned as a name (a qstr) at import,
+# whether the program uses it or not; and each name once, not beside its module's.
+_MODS = ("core", "timers", "diag", "task", "cancel", "stream", "signal")
 _WHERE = (
-    " set_read_handler:core set_write_handler:core run:core stop:core wake:core"
-    " set_timeout:timers set_interval:timers clear_timeout:timers clear_interval:timers"
-    " stats:diag set_error_handler:diag report:diag watchdog:diag healthy:diag"
-    " Overrun:diag create_task:task sleep_ms:task readable:task writable:task"
-    " run_until:task Task:task CancelledError:cancel Pipe:stream Signal:signal "
+    " set_read_handler set_write_handler run stop wake"
+    " | set_timeout set_interval clear_timeout clear_interval"
+    " | stats set_error_handler report watchdog healthy Overrun"
+    " | create_task sleep_ms readable writable run_until Task | CancelledError | Pipe | Signal "
 )
 
 
@@ -21,7 +22,7 @@ def __getattr__(attr):
     # no string or slice: a handler may look up ember.stop first on a full heap.
     n = len(attr)
     i = _WHERE.find(attr)
-    while i > 0 and (_WHERE[i - 1] != " " or _WHERE[i + n] != ":"):
+    while i > 0 and (_WHERE[i - 1] != " " or _WHERE[i + n] != " "):
         i = _WHERE.find(attr, i + 1)  # only part of a longer name
     if i < 0:
         try:
@@ -29,10 +30,8 @@ def __getattr__(attr):
         except ImportError:
             raise AttributeError(attr)
     else:
-        for mod in ("core", "timers", "diag", "task", "stream", "signal", "cancel"):
-            if _WHERE.startswith(mod, i + n + 1):
-                break
-        value = getattr(__import__(mod, None, None, True, 1), attr)
+        mod = __import__(_MODS[_WHERE.count("|", 0, i)], None, None, True, 1)
+        value = getattr(mod, attr)
     try:
         globals()[attr] = value  # found without this function from now on
     except MemoryError:

@@ -42,7 +42,7 @@ from host_tools.install.runtime import ember_build_dir
 from host_tools.install.virtual_firmware import FirmwareBuild
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import Target
-from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR
+from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR, RUNTIME_OPTIMISE
 from host_tools.sim.launcher import gc_arena_bytes
 
 DEFAULT_BOARD = "esp8266-generic"
@@ -147,10 +147,11 @@ def mpy_target(image: Path) -> Target:
                          f"({type(error).__name__})") from None
 
 
-def _compiled(sources: list[Path], root: Path, target: Target, name: str) -> dict[str, Path]:
+def _compiled(sources: list[Path], root: Path, target: Target, name: str,
+              optimise: int = 0) -> dict[str, Path]:
     """{path under /lib: .mpy file} of the sources compiled for the target, as pushed."""
     out = ember_build_dir() / target.build_label / f"bench-first-use-{name}"
-    built = compiler.build(sources, target, out, root=root)
+    built = compiler.build(sources, target, out, root=root, optimise=optimise)
     return {f.output.relative_to(built.out_dir).as_posix(): f.output for f in built.files}
 
 
@@ -162,7 +163,7 @@ def lib_files(source: micropython_source.Source, target: Target) -> dict[str, Pa
                if p.name not in ("manifest.py", "uasyncio.py")]
     if not asyncio:
         raise CommandError(f"{asyncio_dir}: no asyncio package in the MicroPython source")
-    return {**_compiled([RUNTIME_DIR], RUNTIME_DIR.parent, target, "ember"),
+    return {**_compiled([RUNTIME_DIR], RUNTIME_DIR.parent, target, "ember", RUNTIME_OPTIMISE),
             **_compiled(asyncio, asyncio_dir.parent, target, "asyncio")}
 
 

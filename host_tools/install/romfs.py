@@ -29,7 +29,7 @@ from host_tools.link import device_code
 from host_tools.link.interface import BoardLink, Progress
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
-from host_tools.paths import RUNTIME_DIR
+from host_tools.paths import RUNTIME_DIR, RUNTIME_OPTIMISE
 from host_tools.push.session import plan, push
 
 MOUNT_POINT = "/rom"
@@ -108,7 +108,8 @@ def build_romfs(sources: list[Path], target: Target | None = None, *, runtime: b
         app = compiler.build(sources, target, base / "app", as_source=as_source)
         files = _files(app)
         if runtime:
-            built = compiler.build([RUNTIME_DIR], target, base / "runtime", as_source=as_source)
+            built = compiler.build([RUNTIME_DIR], target, base / "runtime", as_source=as_source,
+                                   optimise=RUNTIME_OPTIMISE)
             files += [(f"{RUNTIME_PREFIX}/{rel}", path) for rel, path in _files(built)]
         return image_from_files((rel, path.read_bytes()) for rel, path in files)
 

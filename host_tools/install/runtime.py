@@ -12,7 +12,7 @@ from host_tools.link import device_code
 from host_tools.link.interface import BoardLink, Progress
 from host_tools.mpy import compiler
 from host_tools.mpy.compiler import BuildResult, Target
-from host_tools.paths import RUNTIME_DIR, cache_dir
+from host_tools.paths import RUNTIME_DIR, RUNTIME_OPTIMISE, cache_dir
 from host_tools.push.session import PushResult, plan, push
 from host_tools.sim import registry
 
@@ -65,10 +65,12 @@ def board_target(link: BoardLink | None, board: str | None) -> tuple[Target, str
 
 
 def build_tree(sources: list[Path], target: Target, label: str, *, as_source: bool = False,
-               subdir: str = "app", root: Path | None = None) -> BuildResult:
+               subdir: str = "app", root: Path | None = None,
+               optimise: int = 0) -> BuildResult:
     """Compiles sources into ROOT/LABEL/SUBDIR (ROOT: project_build_dir())."""
     base = root if root is not None else project_build_dir()
-    return compiler.build(sources, target, base / label / subdir, as_source=as_source)
+    return compiler.build(sources, target, base / label / subdir, as_source=as_source,
+                          optimise=optimise)
 
 
 def pushable(result: BuildResult) -> list[tuple[Path, str]]:
@@ -111,7 +113,8 @@ def install_runtime(link: BoardLink, *, board: str | None = None,
     if runtime_frozen(link):
         return None
     target, label = board_target(link, board)
-    built = build_tree([RUNTIME_DIR], target, label, subdir="runtime", root=ember_build_dir())
+    built = build_tree([RUNTIME_DIR], target, label, subdir="runtime", root=ember_build_dir(),
+                       optimise=RUNTIME_OPTIMISE)
     files = plan(pushable(built), RUNTIME_DEST)
     return push(link, files, dest=RUNTIME_DEST, delete=True, progress=progress,
                 window=window_for(board))

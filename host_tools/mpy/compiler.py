@@ -443,7 +443,7 @@ def compile_file(src: Path, target: Target, out_dir: Path, *, root: Path,
 
 
 def _compile(src: Path, rel: Path, out: Path, target: Target, compiler: Compiler,
-             source_name: str | None = None) -> None:
+             source_name: str | None = None, optimise: int = 0) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     os.close(fd)
@@ -451,6 +451,8 @@ def _compile(src: Path, rel: Path, out: Path, target: Target, compiler: Compiler
     try:
         # -s: tracebacks on the board name the file by its path in the project.
         args = [str(compiler.path), "-s", source_name or rel.as_posix(), "-o", str(tmp)]
+        if optimise:
+            args.append(f"-O{optimise}")
         proc = _run(args + compiler.args_for(target) + [str(src.absolute())])
         if proc.returncode != 0:
             raise _compile_failure(src, proc.stderr or proc.stdout, compiler)
@@ -514,6 +516,7 @@ def build(
     *,
     root: Path | None = None,
     as_source: bool = False,
+    optimise: int = 0,
 ) -> BuildResult:
     """Build sources (files or folders) into out_dir, reusing outputs whose inputs are unchanged.
 
@@ -521,6 +524,7 @@ def build(
     top of out_dir and a single file beside them. `.py` files become `.mpy` except boot.py and
     main.py (and everything when `as_source`); other files are copied, prebuilt `.mpy` files
     only after check_compatible. Outputs recorded from sources since deleted are removed.
+    `optimise` is mpy-cross's -O level (3 drops asserts and the line-number tables).
     """
     if target is None and not as_source:
         raise CommandError("building .mpy files needs a target board (--board or a connection)")
@@ -537,7 +541,8 @@ def build(
             if kind == "mpy":
                 assert target is not None
                 compiler = compiler or select_compiler(target)
-                key = _key(kind, data, rel.as_posix(), compiler.banner, compiler.args_for(target))
+                key = _key(kind, data, rel.as_posix(), compiler.banner, compiler.args_for(target),
+                           optimise)
             else:
                 if src.suffix == ".mpy" and target is not None:
                     check_compatible(src, target)  # never ship a prebuilt .mpy that won't load
@@ -547,7 +552,7 @@ def build(
             else:
                 if kind == "mpy":
                     assert target is not None and compiler is not None
-                    _compile(src, rel, out, target, compiler)
+                    _compile(src, rel, out, target, compiler, optimise=optimise)
                     result.compiled += 1
                 else:
                     _write_atomic(out, data)
