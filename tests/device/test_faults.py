@@ -241,13 +241,18 @@ class _FakeWDT:
 
     def feed(self):
         self.fed += 1
+        if self.fed == 3:
+            ember.stop()
 
 
 def test_watchdog_feeds_a_machine_wdt_from_the_loop():
     wdt = _FakeWDT()
     ember.watchdog(5, wdt)
-    ember.set_timeout(lambda _: ember.stop(), 40)
-    ember.run()  # the feeding interval keeps the loop alive: stopped by the timeout
+    # The feeding interval keeps the loop alive: it stops at the third feed, or (a loop
+    # that does not feed) at the bound, however loaded the machine.
+    bound = ember.set_timeout(lambda _: ember.stop(), 5000)
+    ember.run()
+    ember.clear_timeout(bound)
     assert wdt.fed >= 3, wdt.fed
     ember.watchdog(0)  # stops feeding, too
     assert core._tn == 0
