@@ -35,12 +35,11 @@ _qe = bytearray(_QSIZE)
 _qh = 0  # oldest entry
 _qn = 0  # entries queued
 
-_stop = False
-_running = False  # run() is on the stack: a nested run() is refused
+_stop = 0  # 0: run() is not on the stack (a nested run() is refused: see run), 1: it
+# is, 2: it is and stop() was called: it returns once the running handler returns
 events = 0  # handler and timer calls
 _wd = 0  # watchdog period, ms (diag.watchdog); 0: dispatches are not timed
 _late = None  # the one Overrun a late dispatch reports: made by watchdog(), reused
-_report = None  # diag.report once diag is loaded (it sets this): then reports import nothing
 
 # _sick: this boot is still counted by firmware/boot_guard.py (its /.ember/boots exists)
 # and not marked healthy yet: the loop marks it after 5 s (diag.health). Without the
@@ -115,126 +114,121 @@ def wake(s, ev):
 
 
 def _fault(e, where):
-    # Report e. A report that fails (no heap left, as a MemoryError may leave it; a
-    # hook that raises) falls back to the default one, which allocates nothing, and
-    # never stops the loop.
+    # The first report loads diag, whose fault() takes this function's place: later
+    # reports import nothing. If it cannot load (no heap left, as a MemoryError may
+    # leave it), the report is printed here, which allocates nothing.
     try:
-        if _report is None:
-            from . import diag  # noqa: F401 - sets _report as it loads
-        _report(e, where)
+        from . import diag
     except Exception:
         print("ember: error in", where)
         __import__("sys").print_exception(e)  # a built-in module: no heap to import
+        return
+    diag.fault(e, where)
 
 
 def run(until=None):
     """Run until stop(), until `until.done` (a Task), or until nothing is left to wait for
     (no handler, timer or task). Called from inside a handler or task (the loop runs
     already) it raises RuntimeError and changes nothing: await there instead."""
-    global _running
-    if _running:
-        raise RuntimeError("ember: the loop is already running; await, not run()")
-    _running = True
-    try:
-        _run(until)
-    finally:  # an exception that stops the loop (KeyboardInterrupt) leaves it enterable
-        _running = False
-
-
-def _run(until):
     global _stop, _qh, _qn, events
-    _stop = False
-    # Locals, not globals, on the per-event path (these objects are never rebound).
-    rd = _rd
-    wr = _wr
-    qs = _qs
-    qe = _qe
-    ipoll = _ipoll
-    last = ticks_ms()
-    while not _stop:
-        if until is not None and until.done:
-            break
-        t = -1  # poll timeout: none while no timer is armed
-        if _tn:
-            t = _tm.step()  # due timers run; ms to the next one
-        if _qn or t == 0:
-            # Work is ready. Poll the other streams only now and then: on the unix
-            # port a poll with Python streams registered costs at least 1 ms.
-            now = ticks_ms()
-            if _nh and ticks_diff(now, last) >= _POLL_EVERY_MS:
-                t = 0
-                last = now
-            else:
-                t = -2
-        elif not _nh and t < 0:
-            break  # idle: nothing can happen any more
-        if _sick and t > -2:
-            from .diag import health  # (this boot's guard loaded it: see _sick)
-
-            t = health(t)
-        s0 = None
-        if t > -2:
-            # ipoll reuses one result tuple. Copy into the ring and dispatch after the
-            # iteration: unregistering while iterating would skip entries. The first
-            # entry, when nothing was queued before it, waits in s0/e0 rather than the ring.
-            for s, ev in ipoll(t):
-                if s0 is None and not _qn:
-                    s0 = s
-                    e0 = ev
-                elif _qn >= _QSIZE:
-                    break  # level-triggered: the rest is reported next time
-                else:
-                    i = (_qh + _qn) & _QMASK
-                    qs[i] = s
-                    qe[i] = ev
-                    _qn += 1
-        # Dispatch s0, then what is queued now; entries queued meanwhile wait for the
-        # next round. Inline, not a function per event: a call costs as much as a poll.
-        n = _qn
-        while not _stop:
-            if s0 is not None:
-                s = s0
-                ev = e0
-                s0 = None
-            elif n:
-                n -= 1
-                i = _qh
-                s = qs[i]
-                ev = qe[i]
-                qs[i] = None
-                _qh = (i + 1) & _QMASK
-                _qn -= 1
-            else:
+    if _stop:
+        raise RuntimeError("ember: the loop is already running; await, not run()")
+    _stop = 1
+    try:  # an exception that stops the loop (KeyboardInterrupt) leaves it enterable
+        # Locals, not globals, on the per-event path (these objects are never rebound).
+        rd = _rd
+        wr = _wr
+        qs = _qs
+        qe = _qe
+        ipoll = _ipoll
+        last = ticks_ms()
+        while _stop < 2:
+            if until is not None and until.done:
                 break
-            if ev & _OWN:
-                # ember's own stream: another handler may have drained it since
-                s._qd &= ~ev
-                ev = s._deliver(ev)
-            if ev & _RD_EVENTS:
-                fn = rd.get(s)
-                if fn is not None:
-                    if _wd:
-                        _tm.call(fn, s)  # timed (the watchdog loaded the timers)
+            t = -1  # poll timeout: none while no timer is armed
+            if _tn:
+                t = _tm.step()  # due timers run; ms to the next one
+            if _qn or t == 0:
+                # Work is ready. Poll the other streams only now and then: on the unix
+                # port a poll with Python streams registered costs at least 1 ms.
+                now = ticks_ms()
+                if _nh and ticks_diff(now, last) >= _POLL_EVERY_MS:
+                    t = 0
+                    last = now
+                else:
+                    t = -2
+            elif not _nh and t < 0:
+                break  # idle: nothing can happen any more
+            if _sick and t > -2:
+                from .diag import health  # (this boot's guard loaded it: see _sick)
+
+                t = health(t)
+            s0 = None
+            if t > -2:
+                # ipoll reuses one result tuple. Copy into the ring and dispatch after the
+                # iteration: unregistering while iterating would skip entries. The first
+                # entry, when nothing was queued before it, waits in s0/e0 rather than the ring.
+                for s, ev in ipoll(t):
+                    if s0 is None and not _qn:
+                        s0 = s
+                        e0 = ev
+                    elif _qn >= _QSIZE:
+                        break  # level-triggered: the rest is reported next time
                     else:
-                        events += 1
-                        try:
-                            fn(s)
-                        except Exception as e:  # isolated: report it, run the others
-                            _fault(e, fn)
-            if ev & _WR_EVENTS:
-                fn = wr.get(s)
-                if fn is not None:
-                    if _wd:
-                        _tm.call(fn, s)
-                    else:
-                        events += 1
-                        try:
-                            fn(s)
-                        except Exception as e:
-                            _fault(e, fn)
+                        i = (_qh + _qn) & _QMASK
+                        qs[i] = s
+                        qe[i] = ev
+                        _qn += 1
+            # Dispatch s0, then what is queued now; entries queued meanwhile wait for the
+            # next round. Inline, not a function per event: a call costs as much as a poll.
+            n = _qn
+            while _stop < 2:
+                if s0 is not None:
+                    s = s0
+                    ev = e0
+                    s0 = None
+                elif n:
+                    n -= 1
+                    i = _qh
+                    s = qs[i]
+                    ev = qe[i]
+                    qs[i] = None
+                    _qh = (i + 1) & _QMASK
+                    _qn -= 1
+                else:
+                    break
+                if ev & _OWN:
+                    # ember's own stream: another handler may have drained it since
+                    s._qd &= ~ev
+                    ev = s._deliver(ev)
+                if ev & _RD_EVENTS:
+                    fn = rd.get(s)
+                    if fn is not None:
+                        if _wd:
+                            _tm.call(fn, s)  # timed (the watchdog loaded the timers)
+                        else:
+                            events += 1
+                            try:
+                                fn(s)
+                            except Exception as e:  # isolated: report it, run the others
+                                _fault(e, fn)
+                if ev & _WR_EVENTS:
+                    fn = wr.get(s)
+                    if fn is not None:
+                        if _wd:
+                            _tm.call(fn, s)
+                        else:
+                            events += 1
+                            try:
+                                fn(s)
+                            except Exception as e:
+                                _fault(e, fn)
+    finally:
+        _stop = 0
 
 
 def stop():
     """Make run() return once the running handler returns."""
     global _stop
-    _stop = True
+    if _stop:
+        _stop = 2

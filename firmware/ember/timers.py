@@ -163,7 +163,7 @@ def call(fn, x):
         if t > wd:
             c._late.ms = t  # an attribute it has already: setting it allocates nothing
             c._fault(c._late, fn)
-    return c._stop
+    return c._stop > 1
 
 
 core._tm = __import__("sys").modules[__name__]  # the loop runs timers from now on
