@@ -15,11 +15,11 @@
 #   a Python-level stream registered costs ~1 ms, which caps asyncio and the ipoll loop
 #   near 1 event/ms while ember's ready ring skips the poll: only meaningful on a board.
 #
-# Timing: every implementation gets one warm-up run, then 3 timed runs interleaved
+# Timing: every implementation gets one warm-up run, then 5 timed runs interleaved
 # (ember, asyncio, ipoll, ember, ...) so drift hits all alike; each reports its best of
-# the 3. Connection setup and teardown are outside the timed region. gc.collect() before
+# the 5. Connection setup and teardown are outside the timed region. gc.collect() before
 # every run; the collector is disabled only for ember's runs, to count what it allocates
-# (alloc_bytes_per_event, summed over its 3 timed runs): ember allocates nothing per event,
+# (alloc_bytes_per_event, summed over its 5 timed runs): ember allocates nothing per event,
 # so that changes nothing for its time, while asyncio's allocations are part of its cost.
 
 from micropython import const
@@ -38,7 +38,7 @@ _MSG = b"ember ping-pong!"  # 16 bytes per hop
 _MLEN = const(16)
 _POLLIN = const(1)
 _K = const(32)  # readers and timers registered to measure their cost (8 on a small heap)
-_RUNS = const(3)  # timed runs per implementation, after one warm-up; the best counts
+_RUNS = const(5)  # timed runs per implementation, after one warm-up; the best counts
 _HOST = "127.0.0.1"
 
 # Run from a checkout (micropython firmware/bench/bench_loop.py): put firmware/ on sys.path,

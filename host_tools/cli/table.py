@@ -222,6 +222,6 @@ COMMANDS: tuple[Verb, ...] = (
         arg("--small", action="store_true", help="faults: a short campaign"),
         JSON_OBJECT,
         arg("--baud", type=int, default=115200, help="push: virtual link baud"),
-        arg("--round-trips", type=int, default=2000, help="loop: ping-pong count"),
+        arg("--round-trips", type=int, help="loop: ping-pong count (default 20000)"),
     )),
 )

@@ -12,9 +12,10 @@ BENCHES = ("loop", "push", "faults", "firmware")
 def cmd_bench(ctx: Context) -> int:
     args = ctx.args
     if args.bench == "loop":
-        from host_tools.bench.loop import run_loop_bench
+        from host_tools.bench.loop import ROUND_TRIPS, run_loop_bench
 
-        result = run_loop_bench(port=args.port, board=args.board, round_trips=args.round_trips)
+        result = run_loop_bench(port=args.port, board=args.board,
+                                round_trips=args.round_trips or ROUND_TRIPS)
     elif args.bench == "firmware":
         from host_tools.bench.firmware import run_firmware_bench
 
