@@ -27,6 +27,7 @@ FLASH_SECTIONS.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -180,6 +181,20 @@ def install_lib(image: Path, profile: BoardProfile, files: dict[str, Path], flas
                          f"{profile.name} flash ({'out of heap' if out is None else out!r})")
 
 
+def _steps(image: Path, profile: BoardProfile, *names: str,
+           flash: Path | None = None) -> dict[str, int] | None:
+    """The by-module workload's {step: bytes}, or None when it ran out of heap."""
+    out = run_workload(image, profile, *names, flash=flash)
+    if out is None:
+        return None
+    try:
+        steps = ast.literal_eval(out)
+        return {str(name): int(size) for name, size in steps}
+    except (ValueError, TypeError, SyntaxError):
+        raise EmberError(f"bench firmware: {names[-1]} printed {out!r}, not its steps") \
+            from None
+
+
 def _ratio(part: int | None, whole: int | None) -> float | None:
     return round(part / whole, 3) if part is not None and whole else None
 
@@ -230,6 +245,9 @@ def run_firmware_bench(board: str = DEFAULT_BOARD,
             bare, profile, "mount_lib", "ember_first_use", flash=flash)
         heaps["asyncio_first_use_mpy_bytes"] = _integer(
             bare, profile, "mount_lib", "asyncio_first_use", flash=flash, stdin=STREAM_INPUT)
+        by_module_mpy = _steps(bare, profile, "mount_lib", "ember_first_use_by_module",
+                               flash=flash)
+    by_module_frozen = _steps(ember, profile, "ember_first_use_by_module")
 
     size = firmware_bytes(ember_build)
     return {
@@ -247,5 +265,8 @@ def run_firmware_bench(board: str = DEFAULT_BOARD,
                                                     heaps["asyncio_first_use_frozen_bytes"]),
         "first_use_ratio_vs_asyncio_mpy": _ratio(heaps["ember_first_use_mpy_bytes"],
                                                  heaps["asyncio_first_use_mpy_bytes"]),
+        # ember_first_use_*_bytes step by step: what each module and object adds.
+        "ember_first_use_by_module_frozen": by_module_frozen,
+        "ember_first_use_by_module_mpy": by_module_mpy,
         "out_of_heap": [key for key, value in heaps.items() if value is None],
     }

@@ -67,6 +67,14 @@ def test_bench_firmware_json(board: str, heap_bytes: int) -> None:
     assert result["first_use_ratio_vs_asyncio_mpy"] == round(
         heaps["ember_first_use_mpy_bytes"] / heaps["asyncio_first_use_mpy_bytes"], 3)
     assert result["asyncio_frozen_in"] in ("virtual", "stock")
+    # Step by step, the same first use: the steps add up to about the whole (the whole runs
+    # as one program, the steps with their own bookkeeping: a list of figures).
+    for kind in ("frozen", "mpy"):
+        steps = result[f"ember_first_use_by_module_{kind}"]
+        assert list(steps)[:3] == ["import", "core", "stream + a Pipe"], steps
+        assert all(isinstance(v, int) and v >= 0 for v in steps.values()), steps
+        whole = heaps[f"ember_first_use_{kind}_bytes"]
+        assert abs(sum(steps.values()) - whole) <= whole // 4, (steps, whole)
     # Firmware: MicroPython's own code and data, a few hundred KB; ember's share a few KB.
     sizes = result["firmware_bytes"], result["stock_firmware_bytes"], result["ember_frozen_bytes"]
     assert all(isinstance(v, int) for v in sizes), sizes
