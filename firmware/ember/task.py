@@ -5,12 +5,13 @@ from micropython import const
 
 from . import core, timers
 
-_SLEEP = const(0)
-_READ = const(1)
 _HELD = const(1)  # Task.f: run_until waits for it, and raises its failure
 _PARKED = const(2)  # parked on a sleep/readable/writable: its next step ends the await
-_CANCEL = const(4)
-_WRITE = const(4)  # (a kind of wait, as _SLEEP and _READ)  # cancel() was called: its next step raises CancelledError
+_CANCEL = const(4)  # cancel() was called: its next step raises CancelledError
+_SLEEP = const(8)  # the wait its last sleep_ms/readable/writable asked for (in Task.a)
+_READ = const(16)
+_WRITE = const(32)
+_WAITS = const(56)  # _SLEEP | _READ | _WRITE
 
 _cur = None  # the task being stepped
 _ce = None  # CancelledError, once cancel.py has loaded (it sets this)
@@ -22,7 +23,6 @@ class Task:
     of awaiting tasks; `cancel()` raises CancelledError at its await."""
 
     def __init__(self, coro):
-        # Eight attributes: an instance's table of them grows by two at a time.
         self.coro = coro
         self.done = False
         self.failed = False
@@ -30,7 +30,8 @@ class Task:
         self.waiter = None  # the Task awaiting this one, or a list of them
         self.s = None  # the stream it waited on last, kept registered while it lives
         self.h = -1  # its timer handle while one is armed, or the Task it awaits
-        self.f = 0  # _HELD | _PARKED | _CANCEL
+        self.f = 0  # _HELD, _PARKED, _CANCEL and one of _WAITS
+        self.a = None  # what that wait is for: ms, or a stream
 
     def __call__(self, s):
         # The loop wakes a task as it calls any handler: from a timer (s is None) or
@@ -71,12 +72,37 @@ class Task:
         return self
 
     def __next__(self):
+        t = _cur
+        if self is t:
+            # The task's own sleep_ms/readable/writable (they return the task): the first
+            # call parks it, arming the wait they asked for; the second, when the loop
+            # resumes it, ends the await. The wait is the task's state, so that a
+            # sleep_ms() made and never awaited delays no other task.
+            f = t.f
+            if f & _PARKED:
+                t.f = f & ~_PARKED
+                _stop.__traceback__ = None  # one exception, reused: nothing allocated
+                raise _stop
+            if not f & _WAITS:
+                raise RuntimeError("ember: a task cannot await itself")
+            a = t.a
+            t.a = None
+            t.f = f & ~_WAITS | _PARKED
+            if f & _SLEEP:
+                t.h = timers.set_timeout(t, a)
+            else:
+                if t.s is not a:  # a new stream: give up the last one
+                    s = t.s
+                    if s is not None:
+                        core._set(core._rd, s, core._rd.get(s))
+                    t.s = a
+                core._set(core._rd if f & _READ else core._wr, a, t)
+            return  # (yielding None) hands control back to the loop
         # `await task`: park the current task until this one finishes.
         if self.done:
             if self.failed:
                 raise self.result
             raise StopIteration(self.result)
-        t = _cur
         w = self.waiter
         if w is None:
             self.waiter = t
@@ -85,7 +111,6 @@ class Task:
         else:
             self.waiter = [w, t]  # a second waiter: the only time a list is made
         t.h = self
-        # returning (yielding None) hands control back to the loop
 
     def cancel(self):
         """Raise CancelledError at the task's current await, soon; False if it has
@@ -118,60 +143,31 @@ def _finish(t, value, failed):
         w.h = timers.set_timeout(w, 0)
 
 
-class _Wait:
-    # The one awaitable that sleep_ms, readable and writable return, reused by every
-    # await (as extmod/asyncio's SingletonGenerator): `await` calls __next__ once to park
-    # the task (yield), and again when the loop resumes it, to end with StopIteration.
-    def __next__(self):
-        # Whether this is the park or the resume is the task's state, not the awaitable's:
-        # a sleep_ms() made and never awaited (its arg left set) cannot delay another task.
-        t = _cur
-        a = self.a
-        if t.f & _PARKED or a is None:
-            t.f &= ~_PARKED
-            _stop.__traceback__ = None  # one exception, reused: nothing allocated
-            raise _stop
-        self.a = None
-        t.f |= _PARKED
-        k = self.k
-        if k == _SLEEP:
-            t.h = timers.set_timeout(t, a)
-        else:
-            if t.s is not a:  # a new stream: give up the last one
-                s = t.s
-                if s is not None:
-                    core._set(core._rd, s, core._rd.get(s))
-                t.s = a
-            core._set(core._rd if k == _READ else core._wr, a, t)
-
-    def __iter__(self):
-        return self
-
-
-_w = _Wait()
-_w.a = None
 _stop = StopIteration()
+
+
+def _wants(kind, a):
+    t = _cur
+    if t is None:
+        raise RuntimeError("ember: await sleep_ms, readable and writable in a task")
+    t.f = t.f & ~_WAITS | kind
+    t.a = a
+    return t
 
 
 def sleep_ms(ms):
     """await sleep_ms(ms): resume the task after ms milliseconds."""
-    _w.k = _SLEEP
-    _w.a = ms
-    return _w
+    return _wants(_SLEEP, ms)
 
 
 def readable(s):
     """await readable(s): resume the task when s is readable (also a Signal set)."""
-    _w.k = _READ
-    _w.a = s
-    return _w
+    return _wants(_READ, s)
 
 
 def writable(s):
     """await writable(s): resume the task when s is writable."""
-    _w.k = _WRITE
-    _w.a = s
-    return _w
+    return _wants(_WRITE, s)
 
 
 def create_task(coro):

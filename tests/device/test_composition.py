@@ -159,3 +159,26 @@ def test_waking_many_waiters_and_cancelling_allocate_nothing_per_event():
             assert not t.cancel()  # a done task: nothing to do, nothing allocated
     finally:
         micropython.heap_unlock()
+
+
+def test_waits_outside_a_task_and_a_task_awaiting_itself_raise_runtimeerror():
+    for wait in (lambda: ember.sleep_ms(1), lambda: ember.readable(ember.Pipe(4))):
+        try:
+            wait()
+        except RuntimeError as e:
+            assert "in a task" in str(e), e
+        else:
+            raise AssertionError("a wait outside a task must raise")
+    me = []
+
+    async def awaits_itself():
+        await me[0]
+
+    me.append(ember.create_task(awaits_itself()))
+    try:
+        ember.run_until(me[0])
+    except RuntimeError as e:
+        assert "itself" in str(e), e
+    else:
+        raise AssertionError("a task awaiting itself must raise")
+    assert core._tn == 0 and core._nh == 0
