@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from host_tools.mpy.compiler import INDEX_NAME, Target, build
+from host_tools.paths import RUNTIME_OPTIMISE
 from host_tools.sim.interpreter import find_micropython
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,8 @@ def test_mip_package_and_manifest_describe_the_package() -> None:
     init = (FIRMWARE / "ember" / "__init__.py").read_text(encoding="utf-8")
     assert f'__version__ = "{package["version"]}"' in init
     manifest = (FIRMWARE / "manifest.py").read_text(encoding="utf-8")
-    assert 'package("ember")' in manifest
+    # frozen at the -O level the .mpy files get (host_tools/paths.py)
+    assert f'package("ember", opt={RUNTIME_OPTIMISE})' in manifest
     assert f'version="{package["version"]}"' in manifest
 
 
