@@ -108,20 +108,13 @@ clear_interval = clear_timeout
 
 
 def step():
-    # The loop's timer work for one round: run what is due, then return the ms until
-    # the next timer (0 if one is due already), or -1 when none is left.
-    fire(ticks())
-    if _head < 0:
-        return -1
-    t = ticks_diff(_n[4 * _head], ticks())
-    return t if t > 0 else 0
-
-
-def fire(now):
-    # Run the timers due at `now`, at most as many as are armed: one that re-arms with
-    # 0 ms runs next round, not in a loop that would starve I/O.
+    # The loop's timer work for one round: run the timers due now, at most as many as are
+    # armed (one that re-arms with 0 ms runs next round, not in a loop that would starve
+    # I/O), then return the ms until the next one (0 if one is due already, or once stop()
+    # was called), or -1 when none is left.
     global _head, lag_max
     n = _n
+    now = ticks()
     k = core._tn
     while k and _head >= 0:
         i = _head
@@ -142,7 +135,11 @@ def fire(now):
         else:  # one-shot: free the slot first, the callback may arm another
             _release(i)
         if call(fn, x):
-            return
+            return 0
+    if _head < 0:
+        return -1
+    now = ticks_diff(n[4 * _head], ticks())
+    return now if now > 0 else 0
 
 
 def call(fn, x):
