@@ -297,20 +297,22 @@ def test_each_xdist_worker_gets_its_own_board(pytester: pytest.Pytester, run: Ru
 
 
         @pytest.mark.parametrize("n", range(4))
-        def test_port(board, n, tmp_path_factory):
+        def test_state(board, n, tmp_path_factory):
             worker = os.environ["PYTEST_XDIST_WORKER"]
-            out = tmp_path_factory.getbasetemp().parent / f"port-{worker}-{n}"
-            out.write_text(board.port)
+            out = tmp_path_factory.getbasetemp().parent / f"state-{worker}-{n}"
+            out.write_text(board.sim.record.state_dir)
     ''')
     # --dist each: every worker runs all four, so both take part however the load falls
     # (with load balancing, a worker slow to start on a busy machine may get none).
+    # A board is known by its state folder: a pty's number is reused once a worker that
+    # finished first has stopped its board.
     result = run("-n", "2", "--dist", "each")
     result.assert_outcomes(passed=8)
-    ports: dict[str, set[str]] = {}
-    for path in pytester.path.rglob("port-gw*"):
-        ports.setdefault(path.name.split("-")[1], set()).add(path.read_text())
-    assert len(ports) == 2 and all(len(p) == 1 for p in ports.values()), ports
-    assert len(set.union(*ports.values())) == 2
+    states: dict[str, set[str]] = {}
+    for path in pytester.path.rglob("state-gw*"):
+        states.setdefault(path.name.split("-")[1], set()).add(path.read_text())
+    assert len(states) == 2 and all(len(s) == 1 for s in states.values()), states
+    assert len(set.union(*states.values())) == 2
 
 
 def test_ember_port_uses_a_given_board(pytester: pytest.Pytester, run: Run) -> None:
