@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -103,6 +103,13 @@ def build_root() -> Path:
             cache_dir() / "build").resolve() / "firmware"
 
 
+def gc_arena_bytes(heap_bytes: int) -> int:
+    """The heap arena (-X heapsize, MICROPY_HEAP_SIZE) that leaves `heap_bytes` for objects on
+    a 32-bit build: the GC keeps its allocation and finaliser tables (12 bits per 16-byte
+    block) inside the arena."""
+    return -(-heap_bytes * 524 // 512) + 32
+
+
 def cuts_for(profile: BoardProfile) -> VirtualCuts:
     return dataclasses.replace(VIRTUAL_CUTS.get(profile.name, VirtualCuts()),
                                platform=sys_platform(profile),
@@ -114,10 +121,11 @@ def _tree_digest(digest: Any, root: Path) -> None:  # a hashlib object
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def build_key(source: Source, extra: list[str]) -> str:
-    """What a build is cached by: the source, the variant, the frozen runtime and the cuts."""
+def build_key(source: Source, extra: list[str], board_dir: Path = VARIANT_DIR) -> str:
+    """What a build is cached by: the source, the board's own files (the variant), the frozen
+    runtime and the cuts."""
     digest = hashlib.sha256(source.identity.encode() + b"\0" + " ".join(extra).encode())
-    _tree_digest(digest, VARIANT_DIR)
+    _tree_digest(digest, board_dir)
     _tree_digest(digest, FIRMWARE_DIR / "ember")
     digest.update((FIRMWARE_DIR / "manifest.py").read_bytes())
     return digest.hexdigest()[:16]
@@ -184,24 +192,35 @@ def image_sizes(image: Path) -> tuple[int, int, int]:
     return text, data, bss
 
 
+@dataclass(frozen=True)
+class PortMake:
+    """How one port's firmware is made: the port folder, its compiler, what it leaves."""
+
+    port: str = "unix"
+    image_name: str = IMAGE_NAME  # in the build's objects folder, and as copied out
+    compiler_args: tuple[str, ...] = (f"CC={CC_32}", f"LD={CC_32}")
+    check: Callable[[], None] = check_toolchain
+
+
 def _build(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
-           target: str, jobs: int) -> FirmwareBuild:
+           target: str, jobs: int, how: PortMake | None = None) -> FirmwareBuild:
+    how = how or PortMake()
     meta = out / META_NAME
-    image = out / IMAGE_NAME
+    image = out / how.image_name
     with _locked(out.with_suffix(".lock")):
         if meta.is_file() and image.is_file():
             return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
                                     "cached": True})
-        check_toolchain()
+        how.check()
         started = time.monotonic()
         compiler = mpy_cross(source, jobs)
         objects = out / "obj"
         objects.mkdir(parents=True, exist_ok=True)
-        _make(["make", "-C", str(source.root / "ports" / "unix"), f"-j{jobs}",
-               f"BUILD={objects}", f"CC={CC_32}", f"LD={CC_32}",
+        _make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
+               f"BUILD={objects}", *how.compiler_args,
                f"MICROPY_MPYCROSS={compiler}", *make_args],
               out / "build.log", f"building the {target} firmware")
-        shutil.copy2(objects / IMAGE_NAME, image)
+        shutil.copy2(objects / how.image_name, image)
         text, data, bss = image_sizes(image)
         result = FirmwareBuild(board=board, port=port, target=target, image=str(image),
                                text=text, data=data, bss=bss,

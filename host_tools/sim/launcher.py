@@ -15,6 +15,7 @@ from pathlib import Path
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, SimError
 from host_tools.install import micropython_source, virtual_firmware
+from host_tools.install.virtual_firmware import gc_arena_bytes
 from host_tools.sim import registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
@@ -32,12 +33,6 @@ FALLBACK_WARNING = (
     "warning: running virtual {board} on the 64-bit PyPI interpreter ({reason}); heap "
     "figures read about 1.7 times a board's"
 )
-
-
-def gc_arena_bytes(heap_bytes: int) -> int:
-    """The -X heapsize that leaves `heap_bytes` for objects on a 32-bit build: the GC keeps
-    its allocation and finaliser tables (12 bits per 16-byte block) inside the arena."""
-    return -(-heap_bytes * 524 // 512) + 32
 
 
 def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | None, str]:
