@@ -81,7 +81,7 @@ def qemu_command(qemu: str, kernel: Path, image: Path, serial: str, sandboxed: b
         qemu, "-machine", f"{MACHINE},memory-backend=flash",
         "-object", f"memory-backend-file,id=flash,size={FLASH_REGION_BYTES},"
                    f"mem-path={image},share=on",
-        "-display", "none", "-monitor", "none", "-nodefaults", "-nic", "none",
+        "-display", "none", "-monitor", "none", "-nodefaults", "-net", "none",
         "-serial", serial,
         "-kernel", str(kernel),
     ]  # fmt: skip

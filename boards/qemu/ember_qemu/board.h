@@ -14,6 +14,7 @@
 #define EMBER_SCB_VTOR (*(volatile uint32_t *)0xE000ED08u)
 #define EMBER_SCB_AIRCR (*(volatile uint32_t *)0xE000ED0Cu)
 #define EMBER_NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
+#define EMBER_NVIC_ISPR0 (*(volatile uint32_t *)0xE000E200u)
 
 void ember_uart_init(void);
 

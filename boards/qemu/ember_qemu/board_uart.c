@@ -68,6 +68,15 @@ static void ember_uart0_rx_irq(void) {
 static void ember_unused_irq(void) {
 }
 
+// The UART raises its receive interrupt only for a byte that arrives while the interrupt is
+// enabled; one that came before (at boot, or while the buffer was full) sits in the UART and
+// holds every later byte back. So each time the interrupt is enabled it is also made pending:
+// the handler then takes whatever is there.
+static void ember_rx_irq_on(void) {
+    EMBER_UART0->CTRL |= UART_CTRL_RX_INT_EN;
+    EMBER_NVIC_ISPR0 = 1u << UART0_RX_IRQ;
+}
+
 void ember_uart_init(void) {
     const uint32_t *port_vectors = (const uint32_t *)EMBER_SCB_VTOR;
     for (int i = 0; i < SYSTEM_VECTORS; ++i) {
@@ -81,9 +90,8 @@ void ember_uart_init(void) {
     EMBER_SCB_VTOR = (uint32_t)ember_vectors;
     __asm volatile ("dsb; isb");
     rx_head = rx_tail = 0;
-    EMBER_UART0->INTSTATUS = UART_INT_RX;
-    EMBER_UART0->CTRL |= UART_CTRL_RX_INT_EN;
     EMBER_NVIC_ISER0 = 1u << UART0_RX_IRQ;
+    ember_rx_irq_on();
 }
 
 static int ember_rx_take(void) {
@@ -93,7 +101,7 @@ static int ember_rx_take(void) {
     int c = rx_buffer[rx_tail % RX_BUFFER_BYTES];
     rx_tail = rx_tail + 1;
     if (!(EMBER_UART0->CTRL & UART_CTRL_RX_INT_EN)) {
-        EMBER_UART0->CTRL |= UART_CTRL_RX_INT_EN; // room again: take what waits in the UART
+        ember_rx_irq_on(); // room again: take what waits in the UART
     }
     return c;
 }
@@ -105,7 +113,13 @@ int __wrap_mp_hal_stdin_rx_chr(void) {
             return c;
         }
         mp_handle_pending(true); // a Ctrl-C typed while reading raises here, as on a port
-        __asm volatile ("wfi");
+        // Sleep only if still empty, with interrupts masked between the check and WFI (a
+        // pending interrupt still ends WFI, and runs once they are unmasked).
+        __asm volatile ("cpsid i" : : : "memory");
+        if (rx_head == rx_tail) {
+            __asm volatile ("wfi");
+        }
+        __asm volatile ("cpsie i" : : : "memory");
     }
 }
 
