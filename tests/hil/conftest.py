@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,33 @@ def board_name(request: pytest.FixtureRequest) -> str:
 def on_qemu(board_name: str) -> bool:
     """Whether the board is the bare-metal one (QEMU), not a unix virtual board."""
     return load_profile(board_name).port == "qemu"
+
+
+QEMU_BOARD = "qemu-mps2-an385"
+
+
+def qemu_missing() -> str:
+    """Why the qemu board cannot run here ('' when it can): QEMU or the Arm toolchain absent."""
+    from host_tools.install import qemu_firmware
+    from host_tools.sim import qemu_supervisor
+
+    try:
+        qemu_supervisor.find_qemu()
+        qemu_firmware.check_toolchain()
+    except (qemu_supervisor.QemuMissing, qemu_firmware.ToolchainMissing):
+        return ("the qemu board needs Debian's gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                "qemu-system-arm (make test installs them as root)")
+    return ""
+
+
+@pytest.fixture
+def needs_qemu() -> None:
+    """Skips a qemu board test where its packages cannot be had; in CI (CI set) it fails."""
+    reason = qemu_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"in CI: {reason}")
+        pytest.skip(reason)
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from host_tools.files.board_files import BoardFiles, Entry
 from host_tools.link.session import Link
 from host_tools.sim.launcher import VirtualBoard
-from tests.hil.test_cli import ember, one_line_error
 from tests.hil.conftest import on_qemu
+from tests.hil.test_cli import ember, one_line_error
 
 BLOB = bytes(range(256)) * 12
 
