@@ -16,8 +16,8 @@ void __wrap_mp_hal_delay_ms(mp_uint_t ms) {
     }
 }
 
-// littlefs stamps files with the time: this board's clock, like an RTC that starts at the
-// epoch (2000-01-01) at every power-on, counts from the boot.
+// The board's clock, for littlefs's file times and the time module (board_time.h): like an
+// RTC that starts at the epoch at every power-on, it counts from the boot.
 uint64_t mp_hal_time_ns(void) {
     return (uint64_t)mp_hal_ticks_ms() * 1000000u;
 }

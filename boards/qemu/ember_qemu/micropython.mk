@@ -17,3 +17,7 @@ SRC_USERMOD_C += $(EMBER_QEMU_DIR)/board_hal.c
 LDFLAGS_USERMOD += -Wl,--wrap=mp_hal_delay_ms
 # Waiting for an event (select.poll, the scheduler) sleeps until the next interrupt.
 CFLAGS_USERMOD += '-DMICROPY_INTERNAL_WFE(TIMEOUT_MS)=__asm__ volatile ("wfi")'
+# A board's time module: time(), localtime(), gmtime(), mktime() on the board's clock.
+CFLAGS_USERMOD += -DMICROPY_PY_TIME_GMTIME_LOCALTIME_MKTIME=1 -DMICROPY_PY_TIME_TIME_TIME_NS=1
+CFLAGS_USERMOD += '-DMICROPY_PY_TIME_INCLUDEFILE="$(EMBER_QEMU_DIR)/board_time.h"'
+SRC_USERMOD_LIB_C += shared/timeutils/timeutils.c
