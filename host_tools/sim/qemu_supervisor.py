@@ -11,7 +11,9 @@ faults of the link and the power, with the same parts as the unix board:
 - line noise: bytes flipped or dropped at a seeded rate, both directions (noise.py);
 - power cut: after N bytes from the host, or on SIGUSR1, QEMU is killed at once and the port
   stays open but silent; the flash image keeps every store made before (board_flash.c);
-- reflash (SIGHUP, `ember flash --firmware`): QEMU restarts on the new ELF, flash kept.
+- reflash (SIGHUP, `ember flash --firmware`): QEMU restarts on the new ELF, flash kept;
+- UART1 (machine.UART(1)): QEMU's second serial port, on a pty pair of its own whose host
+  end is published beside the console, relayed as the unix board's UARTs are.
 
 The flash image is QEMU's memory-backend-file behind the machine's 16 MiB PSRAM, shared
 with the file: the first fs_bytes hold the littlefs2 filesystem. QEMU runs without
@@ -37,7 +39,14 @@ from host_tools.sim import registry, sandbox
 from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import open_raw_pair
 from host_tools.sim.states import Request
-from host_tools.sim.supervisor import BUFFER_LIMIT, READ_CHUNK, REFLASH_DONE, REFLASH_REQUEST
+from host_tools.sim.supervisor import (
+    BUFFER_LIMIT,
+    READ_CHUNK,
+    REFLASH_DONE,
+    REFLASH_REQUEST,
+    flush,
+    relay,
+)
 from host_tools.sim.throttle import Throttle
 
 QEMU = "qemu-system-arm"
@@ -74,15 +83,16 @@ def prepare_flash(state_dir: Path, fs_bytes: int) -> Path:
     return image
 
 
-def qemu_command(qemu: str, kernel: Path, image: Path, serial: str, sandboxed: bool
-                 ) -> list[str]:
-    """QEMU with the board's ELF, its UART0 on `serial`, its PSRAM backed by `image`."""
+def qemu_command(qemu: str, kernel: Path, image: Path, serials: tuple[str, ...],
+                 sandboxed: bool) -> list[str]:
+    """QEMU with the board's ELF, its UARTs on `serials` (UART0 first), its PSRAM backed by
+    `image`."""
     command = [
         qemu, "-machine", f"{MACHINE},memory-backend=flash",
         "-object", f"memory-backend-file,id=flash,size={FLASH_REGION_BYTES},"
                    f"mem-path={image},share=on",
         "-display", "none", "-monitor", "none", "-nodefaults", "-net", "none",
-        "-serial", serial,
+        *(arg for path in serials for arg in ("-serial", path)),
         "-kernel", str(kernel),
     ]  # fmt: skip
     if sandboxed:
@@ -121,6 +131,8 @@ class QemuSupervisor:
         self.kernel = sandbox.firmware_path(config.state_dir)
         self.console = open_raw_pair()
         self.uart0 = open_raw_pair()
+        self.uart1 = (open_raw_pair(), open_raw_pair())  # (host end, QEMU's end)
+        self.uart1_buffers = (bytearray(), bytearray())  # (to the board, to the host)
         self.to_host = bytearray()
         self.to_board = bytearray()
         self.up = Throttle(config.baud)
@@ -141,8 +153,8 @@ class QemuSupervisor:
         log = open(self.config.state_dir / "qemu.log", "ab")  # noqa: SIM115 - QEMU's stderr
         try:
             self.proc = subprocess.Popen(
-                qemu_command(self.qemu, self.kernel, self.image, self.uart0.slave_path,
-                             self.sandboxed),
+                qemu_command(self.qemu, self.kernel, self.image,
+                             (self.uart0.slave_path, self.uart1[1].slave_path), self.sandboxed),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=root,
                 preexec_fn=sandbox.confine_process,
             )
@@ -158,7 +170,10 @@ class QemuSupervisor:
         self.proc.wait()
         self.proc = None
         self.to_board.clear()
-        self.drain(self.uart0.slave)  # what the board was sent but never read goes too
+        for buffer in self.uart1_buffers:
+            buffer.clear()
+        for pty in (self.uart0, self.uart1[1]):
+            self.drain(pty.slave)  # what the board was sent but never read goes too
 
     def drain(self, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -246,6 +261,9 @@ class QemuSupervisor:
         if board_events:
             poller.register(board, board_events)
         poller.register(self.wake_r, select.POLLIN)
+        (uart_host, uart_board), (to_board, to_host) = self.uart1, self.uart1_buffers
+        poller.register(uart_host.master, select.POLLIN | (select.POLLOUT if to_host else 0))
+        poller.register(uart_board.master, select.POLLIN | (select.POLLOUT if to_board else 0))
         ready = dict(poller.poll(max(1, int(timeout_s * 1000))))
         if self.wake_r in ready:
             os.read(self.wake_r, 64)
@@ -275,6 +293,10 @@ class QemuSupervisor:
                 written = os.write(host, chunk)
                 del self.to_host[:written]
                 self.down.spend(written, now)
+        relay(uart_host.master, ready, to_board)
+        relay(uart_board.master, ready, to_host)
+        flush(uart_host.master, ready, to_host)
+        flush(uart_board.master, ready, to_board)
 
     def run(self, ready_fd: int | None) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self.request(Request.STOP, b"s"))
@@ -287,7 +309,7 @@ class QemuSupervisor:
             board=self.config.board,
             state_dir=str(self.config.state_dir),
             baud=self.config.baud,
-            uarts={},
+            uarts={"1": self.uart1[0].slave_path},
             log=str(self.config.state_dir / "supervisor.log"),
             ephemeral=self.config.ephemeral,
             firmware=str(self.kernel),
@@ -303,7 +325,7 @@ class QemuSupervisor:
         finally:
             self.kill()
             registry.withdraw(record.pid)
-            for pair in (self.console, self.uart0):
+            for pair in (self.console, self.uart0, *self.uart1):
                 pair.close()
             if self.config.ephemeral:
                 shutil.rmtree(self.config.state_dir, ignore_errors=True)

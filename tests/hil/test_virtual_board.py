@@ -245,7 +245,7 @@ def test_baud_throttles_the_link(tmp_path: Path, board_name: str) -> None:
         assert time.monotonic() - started >= 2.0
 
 
-def test_uart_is_a_host_pty(unix_board: None, sim: VirtualBoard) -> None:
+def test_uart_is_a_host_pty(sim: VirtualBoard) -> None:
     assert sim.record is not None
     uart = serial.serial_for_url(sim.record.uarts["1"], timeout=5)
     try:

@@ -16,6 +16,27 @@
 #define EMBER_NVIC_ISER0 (*(volatile uint32_t *)0xE000E100u)
 #define EMBER_NVIC_ISPR0 (*(volatile uint32_t *)0xE000E200u)
 
+// The MPS2's CMSDK APB UARTs (QEMU hw/char/cmsdk-apb-uart.c): UART0 is the console
+// (board_uart.c), UART1 is machine.UART(1) (board_machine_uart.c).
+typedef struct {
+    volatile uint32_t DATA;
+    volatile uint32_t STATE;
+    volatile uint32_t CTRL;
+    volatile uint32_t INTSTATUS;
+    volatile uint32_t BAUDDIV;
+} ember_uart_regs_t;
+
+#define EMBER_UART_STATE_TXFULL (1u << 0)
+#define EMBER_UART_STATE_RXFULL (1u << 1)
+#define EMBER_UART_CTRL_TX_EN (1u << 0)
+#define EMBER_UART_CTRL_RX_EN (1u << 1)
+#define EMBER_UART_CTRL_RX_INT_EN (1u << 3)
+#define EMBER_UART_INT_RX (1u << 1)
+// QEMU hw/arm/mps2.c: UART n's receive interrupt is 2n (n < 3).
+#define EMBER_UART0_RX_IRQ (0)
+#define EMBER_UART1_RX_IRQ (2)
+
 void ember_uart_init(void);
+void ember_uart1_rx_irq(void);
 
 #endif

@@ -23,20 +23,11 @@
 
 #include "board.h"
 
-// The CMSDK APB UART of the MPS2 (QEMU hw/char/cmsdk-apb-uart.c): UART0 is the console.
-typedef struct {
-    volatile uint32_t DATA;
-    volatile uint32_t STATE;
-    volatile uint32_t CTRL;
-    volatile uint32_t INTSTATUS;
-    volatile uint32_t BAUDDIV;
-} ember_uart_t;
-
-#define EMBER_UART0 ((ember_uart_t *)0x40004000u)
-#define UART_STATE_RXFULL (1u << 1)
-#define UART_CTRL_RX_INT_EN (1u << 3)
-#define UART_INT_RX (1u << 1)
-#define UART0_RX_IRQ (0) // QEMU hw/arm/mps2.c: UART n's RX interrupt is 2n (n < 3)
+#define EMBER_UART0 ((ember_uart_regs_t *)0x40004000u)
+#define UART_STATE_RXFULL EMBER_UART_STATE_RXFULL
+#define UART_CTRL_RX_INT_EN EMBER_UART_CTRL_RX_INT_EN
+#define UART_INT_RX EMBER_UART_INT_RX
+#define UART0_RX_IRQ EMBER_UART0_RX_IRQ
 
 #define SYSTEM_VECTORS (16)
 #define MACHINE_IRQS (32)
@@ -86,6 +77,7 @@ void ember_uart_init(void) {
         ember_vectors[SYSTEM_VECTORS + i] = (uint32_t)&ember_unused_irq;
     }
     ember_vectors[SYSTEM_VECTORS + UART0_RX_IRQ] = (uint32_t)&ember_uart0_rx_irq;
+    ember_vectors[SYSTEM_VECTORS + EMBER_UART1_RX_IRQ] = (uint32_t)&ember_uart1_rx_irq;
     __asm volatile ("dsb");
     EMBER_SCB_VTOR = (uint32_t)ember_vectors;
     __asm volatile ("dsb; isb");
