@@ -102,10 +102,11 @@ def qemu_command(qemu: str, kernel: Path, image: Path, serials: tuple[str, ...],
 
 
 def has_seccomp(qemu: str) -> bool:
-    """Whether this QEMU was built with its seccomp sandbox (-sandbox)."""
-    probe = subprocess.run([qemu, "-sandbox", "help"], capture_output=True, text=True,
-                           check=False, stdin=subprocess.DEVNULL)
-    return probe.returncode == 0 and "sandbox" not in probe.stderr.lower()
+    """Whether this QEMU was built with its seccomp sandbox: its help lists -sandbox only
+    then."""
+    probe = subprocess.run([qemu, "-help"], capture_output=True, text=True, check=False,
+                           stdin=subprocess.DEVNULL)
+    return any(line.startswith("-sandbox ") for line in probe.stdout.splitlines())
 
 
 @dataclass
