@@ -94,10 +94,10 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     args = make_args(profile, heap)
     key = virtual_firmware.build_key(source, [*args, manifest], board_dir=BOARD_DIR)
     out = virtual_firmware.build_root() / f"qemu-{key}"
-    virtual_firmware._write_once(out / "manifest.py", manifest)
+    virtual_firmware.write_once(out / "manifest.py", manifest)
     compiler = virtual_firmware.mpy_cross(source, jobs or os.cpu_count() or 1)
     how = PortMake(port=PORT, image_name=IMAGE_NAME, compiler_args=(), check=check_toolchain)
-    return virtual_firmware._build(
+    return virtual_firmware.make_firmware(
         source, out,
         [*args, f"MICROPY_MPYCROSS_DEPENDENCY={compiler}",
          f"FROZEN_MANIFEST={out / 'manifest.py'}"],

@@ -202,8 +202,10 @@ class PortMake:
     check: Callable[[], None] = check_toolchain
 
 
-def _build(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
-           target: str, jobs: int, how: PortMake | None = None) -> FirmwareBuild:
+def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
+                  target: str, jobs: int, how: PortMake | None = None) -> FirmwareBuild:
+    """Runs the port's make into out/obj (once: out/firmware.json marks a finished build)
+    and copies its image out; `how` names the port (default: the 32-bit unix one)."""
     how = how or PortMake()
     meta = out / META_NAME
     image = out / how.image_name
@@ -246,11 +248,11 @@ def manifest_text(cuts: VirtualCuts, runtime: bool) -> str:
 def receiver_line() -> str:
     """The manifest line that freezes the push receiver (push/session.py says why)."""
     module = build_root() / "receiver" / f"rx_{receiver_tag()}.py"
-    _write_once(module, RECEIVER.read_text(encoding="utf-8"))
+    write_once(module, RECEIVER.read_text(encoding="utf-8"))
     return f"module({module.name!r}, base_path={str(module.parent)!r})"
 
 
-def _write_once(path: Path, text: str) -> None:
+def write_once(path: Path, text: str) -> None:
     """Writes a build input, whole (a second builder never sees it half-written)."""
     if path.is_file() and path.read_text() == text:
         return
@@ -267,12 +269,12 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     cuts = cuts_for(profile)
     manifest = manifest_text(cuts, runtime)
     out = build_root() / f"virtual-{build_key(source, [*cuts.make_args(), manifest])}"
-    _write_once(out / "manifest.py", manifest)
-    return _build(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
-                                f"FROZEN_MANIFEST={out / 'manifest.py'}"],
-                  board=profile.name, port="unix",
-                  target="virtual" if runtime else "virtual-bare",
-                  jobs=jobs or os.cpu_count() or 1)
+    write_once(out / "manifest.py", manifest)
+    return make_firmware(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
+                                       f"FROZEN_MANIFEST={out / 'manifest.py'}"],
+                         board=profile.name, port="unix",
+                         target="virtual" if runtime else "virtual-bare",
+                         jobs=jobs or os.cpu_count() or 1)
 
 
 # The stock build a board's figures are compared with: the unix port's standard variant, also
@@ -284,5 +286,5 @@ STOCK_ARGS = ["VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_SSL=0",
 
 def build_stock(source: Source, jobs: int | None = None) -> FirmwareBuild:
     digest = hashlib.sha256((source.identity + " ".join(STOCK_ARGS)).encode()).hexdigest()[:16]
-    return _build(source, build_root() / f"stock-{digest}", STOCK_ARGS, board="", port="unix",
-                  target="stock", jobs=jobs or os.cpu_count() or 1)
+    return make_firmware(source, build_root() / f"stock-{digest}", STOCK_ARGS, board="",
+                         port="unix", target="stock", jobs=jobs or os.cpu_count() or 1)
