@@ -80,6 +80,9 @@ TOOLCHAINS: dict[str, tuple[str, str]] = {
 
 def port_build(profile: BoardProfile) -> PortBuild:
     found = PORT_BUILDS.get(profile.name)
+    if found is None and qemu_firmware.is_qemu(profile):
+        raise CommandError(f"{profile.name} is a virtual board: ember builds its firmware "
+                           f"itself (ember firmware build --board {profile.name}, no --dry-run)")
     if found is None:
         known = ", ".join(PORT_BUILDS)
         raise CommandError(f"no MicroPython board mapped for {profile.name!r}; known: {known}")

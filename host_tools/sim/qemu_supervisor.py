@@ -54,6 +54,9 @@ MACHINE = "mps2-an385"
 FLASH_REGION_BYTES = 16 * 1024 * 1024  # the PSRAM QEMU's mps2-an385 has (and must have)
 QEMU_PACKAGE = "qemu-system-arm"
 QEMU_HELP = f"install Debian's {QEMU_PACKAGE} (apt-get install {QEMU_PACKAGE})"
+# QEMU that ends this soon after it started did not boot at all (a broken ELF, an image it
+# cannot map): restarting it again would only spin.
+FAILED_START_S = 2.0
 
 
 class QemuMissing(RuntimeError):
@@ -141,6 +144,7 @@ class QemuSupervisor:
         self.noise_up = Noise(config.noise_rate, config.noise_seed)
         self.noise_down = Noise(config.noise_rate, config.noise_seed + 1)
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
         self.powered = False
         self.host_bytes = 0
         self.requests: set[Request] = set()
@@ -161,6 +165,7 @@ class QemuSupervisor:
             )
         finally:
             log.close()
+        self.started_at = time.monotonic()
         self.powered = True
 
     def kill(self) -> None:
@@ -200,10 +205,16 @@ class QemuSupervisor:
 
     def on_qemu_exit(self) -> None:
         """QEMU ended by itself (it should not: a reset restarts the machine in place):
-        logged, and the board powered on again, as a crashed board's watchdog would."""
+        logged, and the board powered on again, as a crashed board's watchdog would; unless
+        it ended at once, when the board stays off (qemu.log says why)."""
         assert self.proc is not None
         code = self.proc.wait()
         self.proc = None
+        if time.monotonic() - self.started_at < FAILED_START_S:
+            print(f"ember: qemu exited with {code} as it started; the board stays off "
+                  f"(see {self.config.state_dir / 'qemu.log'})", file=sys.stderr, flush=True)
+            self.powered = False
+            return
         print(f"ember: qemu exited with {code}; restarting it", file=sys.stderr, flush=True)
         self.boot()
 
