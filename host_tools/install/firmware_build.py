@@ -1,7 +1,9 @@
 """`ember firmware build`: MicroPython built from source with the ember runtime frozen in.
 
-Two targets. `--virtual`: the board's virtual firmware, the 32-bit unix port with ember's
-variant (host_tools/virtual_firmware.py), which every virtual board runs. Without it: the
+Two targets (the bare-metal virtual board, qemu-mps2-an385, has one: the qemu port's, built
+by qemu_firmware.py with or without `--virtual`). `--virtual`: the board's virtual firmware,
+the 32-bit unix port with ember's variant (host_tools/virtual_firmware.py), which every
+unix virtual board runs. Without it: the
 board's real port, built by the port's own make with a freeze manifest that includes the
 port's base manifest (the modules the board needs to boot and mount its filesystem) and
 ember's firmware/manifest.py, the board's MicroPython BOARD name, a build folder of its own,
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError
-from host_tools.install import micropython_source, virtual_firmware
+from host_tools.install import micropython_source, qemu_firmware, virtual_firmware
 from host_tools.install.micropython_source import MICROPY_DIR_ENV
 from host_tools.install.virtual_firmware import FirmwareBuild
 from host_tools.paths import FIRMWARE_DIR
@@ -78,6 +80,9 @@ TOOLCHAINS: dict[str, tuple[str, str]] = {
 
 def port_build(profile: BoardProfile) -> PortBuild:
     found = PORT_BUILDS.get(profile.name)
+    if found is None and qemu_firmware.is_qemu(profile):
+        raise CommandError(f"{profile.name} is a virtual board: ember builds its firmware "
+                           f"itself (ember firmware build --board {profile.name}, no --dry-run)")
     if found is None:
         known = ", ".join(PORT_BUILDS)
         raise CommandError(f"no MicroPython board mapped for {profile.name!r}; known: {known}")
@@ -174,6 +179,8 @@ def build_firmware(board: str, micropython: str | None, *, virtual: bool = False
                    jobs: int | None = None, extra: list[str] | None = None) -> FirmwareBuild:
     """Builds the board's firmware: its virtual target, or its real port."""
     profile = load_profile(board)
+    if qemu_firmware.is_qemu(profile):  # a virtual board only: its port is its virtual target
+        return qemu_firmware.build(profile, micropython_source.resolve(micropython), jobs)
     if virtual:
         return virtual_firmware.build(profile, micropython_source.resolve(micropython), jobs)
     command = port_command(board, micropython, jobs=jobs, extra=extra)

@@ -387,11 +387,26 @@ class BossacFlasher(Flasher):
         self.run([tool, *args])
 
 
+class QemuFlasher(Flasher):
+    """The bare-metal virtual board's: its image is the ELF QEMU loads. Only a running
+    virtual board takes one (write_firmware hands it to launcher.reflash); any other port
+    is refused."""
+
+    name = "qemu"
+    suffix = ".elf"
+
+    def write(self, image: Path) -> None:
+        raise CommandError(f"{self.profile.name} is a virtual board and none runs on "
+                           f"{self.port}: flash the port `ember sim start --board "
+                           f"{self.profile.name}` printed")
+
+
 FLASHERS: dict[str, type[Flasher]] = {
     "esptool": EsptoolFlasher,
     "uf2": Uf2Flasher,
     "dfu-util": DfuUtilFlasher,
     "bossac": BossacFlasher,
+    "qemu": QemuFlasher,
 }
 
 

@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -103,6 +103,13 @@ def build_root() -> Path:
             cache_dir() / "build").resolve() / "firmware"
 
 
+def gc_arena_bytes(heap_bytes: int) -> int:
+    """The heap arena (-X heapsize, MICROPY_HEAP_SIZE) that leaves `heap_bytes` for objects on
+    a 32-bit build: the GC keeps its allocation and finaliser tables (12 bits per 16-byte
+    block) inside the arena."""
+    return -(-heap_bytes * 524 // 512) + 32
+
+
 def cuts_for(profile: BoardProfile) -> VirtualCuts:
     return dataclasses.replace(VIRTUAL_CUTS.get(profile.name, VirtualCuts()),
                                platform=sys_platform(profile),
@@ -114,10 +121,11 @@ def _tree_digest(digest: Any, root: Path) -> None:  # a hashlib object
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def build_key(source: Source, extra: list[str]) -> str:
-    """What a build is cached by: the source, the variant, the frozen runtime and the cuts."""
+def build_key(source: Source, extra: list[str], board_dir: Path = VARIANT_DIR) -> str:
+    """What a build is cached by: the source, the board's own files (the variant), the frozen
+    runtime and the cuts."""
     digest = hashlib.sha256(source.identity.encode() + b"\0" + " ".join(extra).encode())
-    _tree_digest(digest, VARIANT_DIR)
+    _tree_digest(digest, board_dir)
     _tree_digest(digest, FIRMWARE_DIR / "ember")
     digest.update((FIRMWARE_DIR / "manifest.py").read_bytes())
     return digest.hexdigest()[:16]
@@ -184,24 +192,37 @@ def image_sizes(image: Path) -> tuple[int, int, int]:
     return text, data, bss
 
 
-def _build(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
-           target: str, jobs: int) -> FirmwareBuild:
+@dataclass(frozen=True)
+class PortMake:
+    """How one port's firmware is made: the port folder, its compiler, what it leaves."""
+
+    port: str = "unix"
+    image_name: str = IMAGE_NAME  # in the build's objects folder, and as copied out
+    compiler_args: tuple[str, ...] = (f"CC={CC_32}", f"LD={CC_32}")
+    check: Callable[[], None] = check_toolchain
+
+
+def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
+                  target: str, jobs: int, how: PortMake | None = None) -> FirmwareBuild:
+    """Runs the port's make into out/obj (once: out/firmware.json marks a finished build)
+    and copies its image out; `how` names the port (default: the 32-bit unix one)."""
+    how = how or PortMake()
     meta = out / META_NAME
-    image = out / IMAGE_NAME
+    image = out / how.image_name
     with _locked(out.with_suffix(".lock")):
         if meta.is_file() and image.is_file():
             return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
                                     "cached": True})
-        check_toolchain()
+        how.check()
         started = time.monotonic()
         compiler = mpy_cross(source, jobs)
         objects = out / "obj"
         objects.mkdir(parents=True, exist_ok=True)
-        _make(["make", "-C", str(source.root / "ports" / "unix"), f"-j{jobs}",
-               f"BUILD={objects}", f"CC={CC_32}", f"LD={CC_32}",
+        _make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
+               f"BUILD={objects}", *how.compiler_args,
                f"MICROPY_MPYCROSS={compiler}", *make_args],
               out / "build.log", f"building the {target} firmware")
-        shutil.copy2(objects / IMAGE_NAME, image)
+        shutil.copy2(objects / how.image_name, image)
         text, data, bss = image_sizes(image)
         result = FirmwareBuild(board=board, port=port, target=target, image=str(image),
                                text=text, data=data, bss=bss,
@@ -227,11 +248,11 @@ def manifest_text(cuts: VirtualCuts, runtime: bool) -> str:
 def receiver_line() -> str:
     """The manifest line that freezes the push receiver (push/session.py says why)."""
     module = build_root() / "receiver" / f"rx_{receiver_tag()}.py"
-    _write_once(module, RECEIVER.read_text(encoding="utf-8"))
+    write_once(module, RECEIVER.read_text(encoding="utf-8"))
     return f"module({module.name!r}, base_path={str(module.parent)!r})"
 
 
-def _write_once(path: Path, text: str) -> None:
+def write_once(path: Path, text: str) -> None:
     """Writes a build input, whole (a second builder never sees it half-written)."""
     if path.is_file() and path.read_text() == text:
         return
@@ -248,12 +269,12 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     cuts = cuts_for(profile)
     manifest = manifest_text(cuts, runtime)
     out = build_root() / f"virtual-{build_key(source, [*cuts.make_args(), manifest])}"
-    _write_once(out / "manifest.py", manifest)
-    return _build(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
-                                f"FROZEN_MANIFEST={out / 'manifest.py'}"],
-                  board=profile.name, port="unix",
-                  target="virtual" if runtime else "virtual-bare",
-                  jobs=jobs or os.cpu_count() or 1)
+    write_once(out / "manifest.py", manifest)
+    return make_firmware(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
+                                       f"FROZEN_MANIFEST={out / 'manifest.py'}"],
+                         board=profile.name, port="unix",
+                         target="virtual" if runtime else "virtual-bare",
+                         jobs=jobs or os.cpu_count() or 1)
 
 
 # The stock build a board's figures are compared with: the unix port's standard variant, also
@@ -265,5 +286,5 @@ STOCK_ARGS = ["VARIANT=standard", "MICROPY_PY_FFI=0", "MICROPY_PY_SSL=0",
 
 def build_stock(source: Source, jobs: int | None = None) -> FirmwareBuild:
     digest = hashlib.sha256((source.identity + " ".join(STOCK_ARGS)).encode()).hexdigest()[:16]
-    return _build(source, build_root() / f"stock-{digest}", STOCK_ARGS, board="", port="unix",
-                  target="stock", jobs=jobs or os.cpu_count() or 1)
+    return make_firmware(source, build_root() / f"stock-{digest}", STOCK_ARGS, board="",
+                         port="unix", target="stock", jobs=jobs or os.cpu_count() or 1)

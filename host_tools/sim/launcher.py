@@ -14,8 +14,9 @@ from pathlib import Path
 
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, SimError
-from host_tools.install import micropython_source, virtual_firmware
-from host_tools.sim import registry, sandbox
+from host_tools.install import micropython_source, qemu_firmware, virtual_firmware
+from host_tools.install.virtual_firmware import gc_arena_bytes
+from host_tools.sim import qemu_supervisor, registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
 from host_tools.sim.supervisor import REFLASH_DONE, REFLASH_REQUEST
@@ -34,12 +35,6 @@ FALLBACK_WARNING = (
 )
 
 
-def gc_arena_bytes(heap_bytes: int) -> int:
-    """The -X heapsize that leaves `heap_bytes` for objects on a 32-bit build: the GC keeps
-    its allocation and finaliser tables (12 bits per 16-byte block) inside the arena."""
-    return -(-heap_bytes * 524 // 512) + 32
-
-
 def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | None, str]:
     """The profile's virtual firmware (built on first use; with the ember runtime frozen in
     unless `runtime` is False), or None and why not."""
@@ -55,20 +50,29 @@ def firmware_for(profile: BoardProfile, runtime: bool = True) -> tuple[Path | No
         return None, f"no 32-bit toolchain: {virtual_firmware.TOOLCHAIN_HELP}"
 
 
-def check_firmware_image(image: Path) -> None:
-    """A virtual board runs only a 32-bit x86 program (ember's virtual firmware)."""
+ELF_MACHINE_X86, ELF_MACHINE_ARM = 3, 40
+
+
+def check_firmware_image(image: Path, profile: BoardProfile | None = None) -> None:
+    """A unix virtual board runs only a 32-bit x86 program (ember's virtual firmware), the
+    qemu board only a 32-bit Arm ELF (its qemu port build)."""
     try:
         head = image.read_bytes()[:20]
     except OSError as error:
         raise SimError(f"{image}: cannot read the firmware image ({error.strerror})") from None
-    if head[:4] != b"\x7fELF" or head[4] != 1 or head[18] != 3:
+    qemu = profile is not None and qemu_firmware.is_qemu(profile)
+    machine = ELF_MACHINE_ARM if qemu else ELF_MACHINE_X86
+    if head[:4] != b"\x7fELF" or head[4] != 1 or head[18] != machine:
+        if qemu:
+            raise SimError(f"{image}: not a {profile.name} firmware (the 32-bit Arm ELF "
+                           f"`ember firmware build --board {profile.name}` makes)")
         raise SimError(f"{image}: not a virtual board firmware (a 32-bit x86 build of "
                        "`ember firmware build --virtual`)")
 
 
-def install_firmware(state: Path, image: Path) -> None:
+def install_firmware(state: Path, image: Path, profile: BoardProfile | None = None) -> None:
     """Puts the image in the board's root folder, whole or not at all."""
-    check_firmware_image(image)
+    check_firmware_image(image, profile)
     target = sandbox.firmware_path(state)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
@@ -80,6 +84,21 @@ def install_firmware(state: Path, image: Path) -> None:
 def default_baud(profile: BoardProfile) -> int | None:
     """A UART-linked board's virtual link runs at its baud; a USB CDC one is unthrottled."""
     return profile.link.baud if profile.link.kind == "uart" else None
+
+
+def fault_args(baud: int | None, power_cut_after: int | None, noise: float, noise_seed: int,
+               *, ephemeral: bool) -> list[str]:
+    """The options both supervisors take for the link, the power and the state's life."""
+    args: list[str] = []
+    if baud:
+        args += ["--baud", str(baud)]
+    if power_cut_after is not None:
+        args += ["--power-cut-after", str(power_cut_after)]
+    if ephemeral:
+        args.append("--ephemeral")
+    if noise:
+        args += ["--noise", repr(noise), "--noise-seed", str(noise_seed)]
+    return args
 
 
 def start(
@@ -112,6 +131,11 @@ def start(
     if baud == -1:
         baud = default_baud(profile)
     ephemeral = state_dir is None
+    if qemu_firmware.is_qemu(profile):
+        return _start_qemu(profile, baud=baud, state_dir=state_dir,
+                           power_cut_after=power_cut_after, noise=noise,
+                           noise_seed=noise_seed, heap_bytes=heap_bytes, firmware=firmware,
+                           frozen_runtime=frozen_runtime)
     # Every check before anything is made: a wrong image leaves no folder behind.
     image, warning = firmware, ""
     if firmware is not None:
@@ -137,16 +161,67 @@ def start(
         "--state", str(state),
         "--uarts", ",".join(str(n) for n in uarts),
     ]  # fmt: skip
-    if baud:
-        command += ["--baud", str(baud)]
-    if power_cut_after is not None:
-        command += ["--power-cut-after", str(power_cut_after)]
-    if ephemeral:
-        command.append("--ephemeral")
+    command += fault_args(baud, power_cut_after, noise, noise_seed, ephemeral=ephemeral)
     if on_firmware:
         command += ["--firmware", "--pin-wires", f"{profile.hil.tx_pin}:{profile.hil.rx_pin}"]
-    if noise:
-        command += ["--noise", repr(noise), "--noise-seed", str(noise_seed)]
+    record = _spawn(command, state, profile)
+    record.warning = warning
+    return record
+
+
+def qemu_firmware_for(profile: BoardProfile, runtime: bool, heap_bytes: int | None) -> Path:
+    """The qemu board's firmware ELF, built on first use (no fallback stands in for it)."""
+    try:
+        source = micropython_source.resolve(None)
+    except CommandError:
+        raise SimError(f"virtual {profile.name} runs firmware built from MicroPython's "
+                       f"source: set {micropython_source.MICROPY_DIR_ENV}") from None
+    try:
+        built = qemu_firmware.build(profile, source, runtime=runtime, heap_bytes=heap_bytes)
+    except qemu_firmware.ToolchainMissing as error:
+        raise SimError(str(error)) from None
+    return Path(built.image)
+
+
+def _start_qemu(profile: BoardProfile, *, baud: int | None, state_dir: Path | None,
+                power_cut_after: int | None, noise: float, noise_seed: int,
+                heap_bytes: int | None, firmware: Path | None,
+                frozen_runtime: bool) -> SimRecord:
+    """start() for the bare-metal board: its firmware under QEMU (qemu_supervisor.py). The
+    heap is the firmware's own: `heap_bytes` means a build with that heap."""
+    try:
+        qemu_supervisor.find_qemu()
+    except qemu_supervisor.QemuMissing as error:
+        raise SimError(str(error)) from None
+    ephemeral = state_dir is None
+    flash = None if state_dir is None else state_dir / "flash.img"
+    if flash is not None and flash.is_file() and (
+            flash.stat().st_size != qemu_supervisor.FLASH_REGION_BYTES):
+        raise SimError(f"{flash}: holds {flash.stat().st_size} bytes, but {profile.name}'s "
+                       f"flash image is its {qemu_supervisor.FLASH_REGION_BYTES}-byte flash "
+                       "region: is this another board's state folder?")
+    image = firmware
+    if firmware is not None:
+        check_firmware_image(firmware, profile)
+    elif ephemeral or heap_bytes or not sandbox.firmware_path(state_dir).is_file():
+        image = qemu_firmware_for(profile, frozen_runtime, heap_bytes)
+    state = Path(tempfile.mkdtemp(prefix=f"ember-{profile.name}-")) if ephemeral else state_dir
+    assert state is not None
+    state.mkdir(parents=True, exist_ok=True)
+    if image is not None:
+        install_firmware(state, image, profile)
+    command = [
+        sys.executable, "-m", "host_tools.sim.qemu_supervisor",
+        "--board", profile.name,
+        "--fs-bytes", str(profile.fs_bytes),
+        "--state", str(state),
+        *fault_args(baud, power_cut_after, noise, noise_seed, ephemeral=ephemeral),
+    ]  # fmt: skip
+    return _spawn(command, state, profile)
+
+
+def _spawn(command: list[str], state: Path, profile: BoardProfile) -> SimRecord:
+    """Starts a supervisor in the background and returns its record once it is up."""
     read_end, write_end = os.pipe()
     command += ["--ready-fd", str(write_end)]
     log_path = state / "supervisor.log"
@@ -171,9 +246,7 @@ def start(
         raise SimError(
             f"virtual {profile.name} did not start (log {log_path}): " + " | ".join(tail)
         )
-    record = SimRecord.from_json(line)
-    record.warning = warning
-    return record
+    return SimRecord.from_json(line)
 
 
 REFLASH_TIMEOUT_S = 10.0
@@ -187,7 +260,7 @@ def reflash(record: SimRecord, image: Path) -> None:
                        "(no MicroPython source or 32-bit toolchain when it started): "
                        "nothing to flash")
     state = Path(record.state_dir)
-    install_firmware(state, image)
+    install_firmware(state, image, load_profile(record.board))
     nonce = os.urandom(8).hex()
     (state / REFLASH_REQUEST).write_text(nonce)
     os.kill(record.pid, signal.SIGHUP)

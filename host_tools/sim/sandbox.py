@@ -51,18 +51,25 @@ def _unshare_as_root() -> None:
             f.write(text)
 
 
-def confine(root: str) -> None:
-    """Between fork and exec: a new session, then the root folder as cwd (and as / if we may).
-
-    The command is run as ./firmware, which names the image either way. The firmware dies
-    with its supervisor (even a SIGKILLed one), and can never gain privileges by exec."""
+def confine_process() -> None:
+    """Between fork and exec: a new session; on Linux the program dies with its supervisor
+    (even a SIGKILLed one) and can never gain privileges by exec. (QEMU, a dynamically
+    linked program, gets this much: its guest has no call that reaches a host file.)"""
     os.setsid()
     if not LINUX:
-        os.chdir(root)
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def confine(root: str) -> None:
+    """Between fork and exec: confine_process, then the root folder as cwd (and as / if we
+    may). The command is run as ./firmware, which names the image either way."""
+    confine_process()
+    if not LINUX:
+        os.chdir(root)
+        return
     try:
         if os.geteuid() != 0:
             _unshare_as_root()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import serial
 
+from host_tools.boards.profiles import load_profile
 from host_tools.sim.launcher import VirtualBoard
 
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
@@ -33,9 +35,55 @@ def mpremote(port: str, *args: str, timeout: float = COMMAND_TIMEOUT_S,
 
 
 @pytest.fixture
-def sim() -> Iterator[VirtualBoard]:
-    """A fresh, unthrottled virtual rp2-pico, stopped after the test."""
-    with VirtualBoard("rp2-pico", baud=None) as board:
+def board_name(request: pytest.FixtureRequest) -> str:
+    """The profile the suite runs on: --ember-board (default rp2-pico)."""
+    return str(request.config.getoption("ember_board"))
+
+
+def on_qemu(board_name: str) -> bool:
+    """Whether the board is the bare-metal one (QEMU), not a unix virtual board."""
+    return load_profile(board_name).port == "qemu"
+
+
+QEMU_BOARD = "qemu-mps2-an385"
+
+
+def qemu_missing() -> str:
+    """Why the qemu board cannot run here ('' when it can): QEMU or the Arm toolchain absent."""
+    from host_tools.install import qemu_firmware
+    from host_tools.sim import qemu_supervisor
+
+    try:
+        qemu_supervisor.find_qemu()
+        qemu_firmware.check_toolchain()
+    except (qemu_supervisor.QemuMissing, qemu_firmware.ToolchainMissing):
+        return ("the qemu board needs Debian's gcc-arm-none-eabi libnewlib-arm-none-eabi "
+                "qemu-system-arm (make test installs them as root)")
+    return ""
+
+
+@pytest.fixture
+def needs_qemu() -> None:
+    """Skips a qemu board test where its packages cannot be had; in CI (CI set) it fails."""
+    reason = qemu_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def unix_board(board_name: str) -> None:
+    """For a test of what only the unix virtual boards have (the supervisor's REPL play, a
+    machine module with pins and UARTs, the PyPI fallback): skipped on the qemu board."""
+    if on_qemu(board_name):
+        pytest.skip(f"{board_name}: a test of the unix virtual board's own machinery")
+
+
+@pytest.fixture
+def sim(board_name: str) -> Iterator[VirtualBoard]:
+    """A fresh, unthrottled virtual board of --ember-board, stopped after the test."""
+    with VirtualBoard(board_name, baud=None) as board:
         yield board
 
 

@@ -12,6 +12,7 @@ import pytest
 from host_tools.files.board_files import BoardFiles, Entry
 from host_tools.link.session import Link
 from host_tools.sim.launcher import VirtualBoard
+from tests.hil.conftest import on_qemu
 from tests.hil.test_cli import ember, one_line_error
 
 BLOB = bytes(range(256)) * 12
@@ -83,18 +84,23 @@ def test_push_delete_lists_what_goes_and_dry_run_changes_nothing(sim: VirtualBoa
     assert "data" not in ember(*port, "ls").stdout
 
 
-def test_reset_is_a_hard_reset_and_soft_reset_a_soft_one(sim: VirtualBoard) -> None:
+def test_reset_is_a_hard_reset_and_soft_reset_a_soft_one(sim: VirtualBoard,
+                                                         board_name: str) -> None:
     port = ["--port", sim.port]
     cause = "import machine; print(machine.reset_cause())"
     mark = "import builtins; print(hasattr(builtins, 'MARK'))"
-    assert ember(*port, "exec", cause).stdout.strip() == "1"  # PWRON_RESET
+    # MicroPython's qemu port has no reset cause: its machine.reset_cause() is always 0.
+    causes = not on_qemu(board_name)
+    if causes:
+        assert ember(*port, "exec", cause).stdout.strip() == "1"  # PWRON_RESET
     ember(*port, "exec", "import builtins; builtins.MARK = 1")
     ember(*port, "soft-reset")
     assert ember(*port, "exec", mark).stdout.strip() == "False"  # a fresh heap
     ember(*port, "exec", "import builtins; builtins.MARK = 1")
     ember(*port, "reset")
     assert ember(*port, "exec", mark).stdout.strip() == "False"
-    assert ember(*port, "exec", cause).stdout.strip() == "2"  # HARD_RESET: machine.reset()
+    if causes:
+        assert ember(*port, "exec", cause).stdout.strip() == "2"  # HARD_RESET
 
 
 def test_a_board_option_that_is_not_the_board_is_refused_by_every_verb(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from host_tools.boards.profiles import load_profile, sys_platform
 from host_tools.errors import DeviceError
 from host_tools.link import device_code
 from host_tools.link.session import Link
@@ -26,10 +27,12 @@ def test_compaction_drops_docstrings_and_comments_but_not_code() -> None:
     assert device_code.compacted(RUNNER) is text  # compacted once per file
 
 
-def test_functions_run_on_the_board_and_leave_its_globals_clean(sim: VirtualBoard) -> None:
+def test_functions_run_on_the_board_and_leave_its_globals_clean(sim: VirtualBoard,
+                                                               board_name: str) -> None:
     with Link(sim.port) as link:
         before = link.eval("sorted(globals())")
-        assert device_code.call(link, PROBE, "sys_platform") == "rp2"
+        platform = sys_platform(load_profile(board_name))  # "rp2" on the default board
+        assert device_code.call(link, PROBE, "sys_platform") == platform
         mpy = device_code.call(link, PROBE, "sys_mpy")
         assert isinstance(mpy, int) and mpy & 0xFF == 6
         assert link.eval("sorted(globals())") == before

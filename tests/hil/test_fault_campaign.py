@@ -5,7 +5,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from host_tools.bench import faults
+
+
+@pytest.fixture(autouse=True)
+def _on_the_chosen_board(board_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The campaign runs on --ember-board (default rp2-pico), the qemu board included."""
+    monkeypatch.setattr(faults, "BOARD", board_name)
 
 
 def test_power_cuts_never_leave_a_corrupt_file(tmp_path: Path) -> None:

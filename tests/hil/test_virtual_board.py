@@ -158,7 +158,7 @@ def test_kbd_intr_disabled_passes_ctrl_c_as_data(sim: VirtualBoard, console: Con
     console.expect(b"R b'\\x03\\x00\\x04'")
 
 
-def test_heap_left_for_programs_is_the_profiles(sim: VirtualBoard) -> None:
+def test_heap_left_for_programs_is_the_profiles(unix_board: None, sim: VirtualBoard) -> None:
     # The interpreter's heap is the profile's plus what the simulator's own code takes:
     # after boot, what is free is about the profile's heap, less what a bare
     # interpreter itself holds (1-2 KB).
@@ -170,7 +170,7 @@ def test_heap_left_for_programs_is_the_profiles(sim: VirtualBoard) -> None:
     assert heap - 3 * 1024 <= free <= heap, (free, heap)
 
 
-def test_sys_path_and_machine_like_a_board(sim: VirtualBoard) -> None:
+def test_sys_path_and_machine_like_a_board(unix_board: None, sim: VirtualBoard) -> None:
     out = mpremote(sim.port, "exec", (
         "import sys, machine, os\n"
         "print(sys.path)\n"
@@ -196,27 +196,27 @@ def test_full_filesystem_raises_enospc() -> None:
         assert out.strip() == "errno True"
 
 
-def test_state_survives_a_restart(tmp_path: Path) -> None:
+def test_state_survives_a_restart(tmp_path: Path, board_name: str) -> None:
     state = tmp_path / "board"
-    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as first:
+    with VirtualBoard(board_name, baud=None, state_dir=state) as first:
         mpremote(first.port, "exec", "with open('keep.txt', 'w') as f: f.write('kept')")
-    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as second:
+    with VirtualBoard(board_name, baud=None, state_dir=state) as second:
         assert mpremote(second.port, "fs", "cat", ":keep.txt").stdout == "kept"
 
 
-def test_power_cut_leaves_a_bootable_image(tmp_path: Path) -> None:
+def test_power_cut_leaves_a_bootable_image(tmp_path: Path, board_name: str) -> None:
     state = tmp_path / "board"
     old = tmp_path / "old.bin"
     old.write_bytes(b"o" * 3000)
-    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as board:
+    with VirtualBoard(board_name, baud=None, state_dir=state) as board:
         mpremote(board.port, "fs", "cp", str(old), ":old.bin")
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(30_000))
-    with VirtualBoard("rp2-pico", baud=None, state_dir=state, power_cut_after=20_000) as board:
+    with VirtualBoard(board_name, baud=None, state_dir=state, power_cut_after=20_000) as board:
         with pytest.raises((AssertionError, subprocess.TimeoutExpired)):
             # mpremote waits forever for a dead board: bound it
             mpremote(board.port, "fs", "cp", str(big), ":big.bin", timeout=10)
-    with VirtualBoard("rp2-pico", baud=None, state_dir=state) as board:
+    with VirtualBoard(board_name, baud=None, state_dir=state) as board:
         listing = mpremote(board.port, "fs", "ls", ":").stdout
         assert "3000 old.bin" in listing
         assert mpremote(board.port, "fs", "cat", ":old.bin").stdout == "o" * 3000
@@ -235,10 +235,10 @@ def test_power_cut_port_stays_open_and_silent(sim: VirtualBoard, console: Consol
     assert registry.find(sim.port) is not None  # the port is still there
 
 
-def test_baud_throttles_the_link(tmp_path: Path) -> None:
+def test_baud_throttles_the_link(tmp_path: Path, board_name: str) -> None:
     payload = tmp_path / "p.bin"
     payload.write_bytes(bytes(3840))
-    with VirtualBoard("rp2-pico", baud=19200) as slow:  # 1920 bytes/s each way
+    with VirtualBoard(board_name, baud=19200) as slow:  # 1920 bytes/s each way
         started = time.monotonic()
         # mpremote sends 3840 bytes as repr() text: at least 2 s of line time
         mpremote(slow.port, "fs", "cp", str(payload), ":p.bin", timeout=120)
@@ -284,8 +284,8 @@ def test_cli_start_prints_only_the_port_and_stop_cleans_up(tmp_path: Path) -> No
     assert not os.path.exists(record.state_dir), "an ephemeral board's flash outlived it"
 
 
-def test_virtual_board_context_leaves_nothing_behind() -> None:
-    with VirtualBoard("rp2-pico", baud=None) as board:
+def test_virtual_board_context_leaves_nothing_behind(board_name: str) -> None:
+    with VirtualBoard(board_name, baud=None) as board:
         assert board.record is not None
         record = board.record
         children = _children(record.pid)

@@ -32,6 +32,8 @@ SHIPPED = (
     "samd21-generic",
     "stm32-pybv11",
 )
+# Profiles of virtual boards only (no USB, no real board carries their firmware).
+VIRTUAL_ONLY = ("qemu-mps2-an385",)
 REPO_BOARDS = Path(__file__).resolve().parents[2] / "boards"
 
 VALID: dict[str, Any] = {
@@ -106,7 +108,17 @@ def test_shipped_profile_loads(name: str, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_all_profiles_is_exactly_the_shipped_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(boards.BOARDS_DIR_ENV, raising=False)
-    assert [p.name for p in all_profiles()] == sorted(SHIPPED)
+    assert [p.name for p in all_profiles()] == sorted(SHIPPED + VIRTUAL_ONLY)
+
+
+def test_the_qemu_profile_is_the_bare_metal_virtual_board(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    monkeypatch.delenv(boards.BOARDS_DIR_ENV, raising=False)
+    profile = load_profile("qemu-mps2-an385")
+    assert (profile.port, profile.mpy_arch, profile.link.kind) == ("qemu", "armv7m", "uart")
+    assert profile.link.baud == 115200 and profile.link.usb_ids == ()
+    assert profile.flash.flasher == "qemu"
+    assert profile.fs_blocks * profile.block_size == profile.fs_bytes
 
 
 def test_shipped_figures(monkeypatch: pytest.MonkeyPatch) -> None:
