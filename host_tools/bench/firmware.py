@@ -62,13 +62,14 @@ _MAP_OUTPUT_RE = re.compile(r"^(\.\S+)")
 
 def firmware_bytes(build: FirmwareBuild) -> int:
     """Bytes of MicroPython's own code and data in the build's image (FLASH_SECTIONS)."""
-    objects = Path(build.image).parent / "obj"
-    link_map = objects / "micropython.map"
+    image_dir = Path(build.image).parent
+    objects = Path(build.objects) if build.objects else image_dir / "obj"
+    link_map = image_dir / virtual_firmware.LINK_MAP_NAME
     try:
         lines = link_map.read_text(errors="replace").splitlines()
     except OSError as error:
         raise CommandError(f"{link_map}: no link map of the {build.target} firmware "
-                           f"({error.strerror}); delete {objects.parent} to rebuild it") from None
+                           f"({error.strerror}); delete {image_dir} to rebuild it") from None
     own = str(objects) + os.sep
     total = 0
     section = ""

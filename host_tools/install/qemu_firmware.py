@@ -94,13 +94,16 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     args = make_args(profile, heap)
     key = virtual_firmware.build_key(source, [*args, manifest], board_dir=BOARD_DIR)
     out = virtual_firmware.build_root() / f"qemu-{key}"
+    objects = (virtual_firmware.build_root()
+               / f"objects-qemu-{virtual_firmware.objects_key(source, args, BOARD_DIR)}")
     virtual_firmware.write_once(out / "manifest.py", manifest)
     compiler = virtual_firmware.mpy_cross(source, jobs or os.cpu_count() or 1)
-    how = PortMake(port=PORT, image_name=IMAGE_NAME, compiler_args=(), check=check_toolchain)
+    how = PortMake(port=PORT, image_name=IMAGE_NAME, map_name="firmware.map", compiler_args=(),
+                   check=check_toolchain)
     return virtual_firmware.make_firmware(
         source, out,
         [*args, f"MICROPY_MPYCROSS_DEPENDENCY={compiler}",
          f"FROZEN_MANIFEST={out / 'manifest.py'}"],
         board=profile.name, port=PORT, target="qemu" if runtime else "qemu-bare",
-        jobs=jobs or os.cpu_count() or 1, how=how,
+        jobs=jobs or os.cpu_count() or 1, how=how, objects=objects,
     )

@@ -3,9 +3,9 @@
 The build is ember's own variant (boards/virtual/unix32: a board's HAL, machine module and
 boot, no host filesystem) compiled with `gcc -m32` against a MicroPython source, plus the
 profile's cuts. A build is cached by everything that makes it: the source, the variant's
-files, the frozen runtime and the cuts; profiles of one port with the same cuts share one.
-Builds go under the build folder (EMBER_BUILD_DIR, else the user's cache), never into the
-source.
+files, the frozen runtime and the cuts; profiles of one port with the same cuts share one,
+and builds that differ only in what is frozen share their compiled objects. Builds go under
+the build folder (EMBER_BUILD_DIR, else the user's cache), never into the source.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ BUILD_DIR_ENV = "EMBER_BUILD_DIR"
 VARIANT_DIR = VIRTUAL_BOARD_DIR / "unix32"
 IMAGE_NAME = "micropython"
 META_NAME = "firmware.json"
+LINK_MAP_NAME = "link.map"  # the image's link map, beside it
 CC_32 = "gcc -m32"
 TOOLCHAIN_HELP = "install Debian's gcc-multilib (apt-get install gcc-multilib)"
 
@@ -92,6 +93,7 @@ class FirmwareBuild:
     seconds: float
     cached: bool
     micropython: str = ""
+    objects: str = ""  # the folder its objects were compiled in ("": the image's obj/)
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -121,11 +123,20 @@ def _tree_digest(digest: Any, root: Path) -> None:  # a hashlib object
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def build_key(source: Source, extra: list[str], board_dir: Path = VARIANT_DIR) -> str:
-    """What a build is cached by: the source, the board's own files (the variant), the frozen
-    runtime and the cuts."""
-    digest = hashlib.sha256(source.identity.encode() + b"\0" + " ".join(extra).encode())
+def objects_key(source: Source, make_args: list[str], board_dir: Path = VARIANT_DIR) -> str:
+    """What a build's compiled objects are cached by: the source, the board's own files (the
+    variant) and the make arguments (the cuts); not what is frozen in, so that a runtime
+    change, or a build with and one without it, share the objects and differ only in
+    frozen_content.c."""
+    digest = hashlib.sha256(source.identity.encode() + b"\0" + " ".join(make_args).encode())
     _tree_digest(digest, board_dir)
+    return digest.hexdigest()[:16]
+
+
+def build_key(source: Source, extra: list[str], board_dir: Path = VARIANT_DIR) -> str:
+    """What a built image is cached by: its objects' key and the frozen runtime (extra holds
+    the make arguments and the manifest)."""
+    digest = hashlib.sha256(objects_key(source, extra, board_dir).encode())
     _tree_digest(digest, FIRMWARE_DIR / "ember")
     digest.update((FIRMWARE_DIR / "manifest.py").read_bytes())
     return digest.hexdigest()[:16]
@@ -198,17 +209,26 @@ class PortMake:
 
     port: str = "unix"
     image_name: str = IMAGE_NAME  # in the build's objects folder, and as copied out
+    map_name: str = f"{IMAGE_NAME}.map"  # the link map: copied out beside the image
     compiler_args: tuple[str, ...] = (f"CC={CC_32}", f"LD={CC_32}")
     check: Callable[[], None] = check_toolchain
 
 
 def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str, port: str,
-                  target: str, jobs: int, how: PortMake | None = None) -> FirmwareBuild:
-    """Runs the port's make into out/obj (once: out/firmware.json marks a finished build)
-    and copies its image out; `how` names the port (default: the 32-bit unix one)."""
+                  target: str, jobs: int, how: PortMake | None = None,
+                  objects: Path | None = None) -> FirmwareBuild:
+    """Runs the port's make into `objects` (default out/obj) and copies its image to out,
+    once: out/firmware.json marks a finished build. `how` names the port (default: the
+    32-bit unix one).
+
+    Builds that differ only in their FROZEN_MANIFEST may share one objects folder: make then
+    recompiles only the frozen modules and relinks (about 4 s instead of 20). makemanifest.py
+    decides by timestamps what to refreeze, which a manifest that lost a module or changed
+    an -O level would fool, so the frozen part is always made anew."""
     how = how or PortMake()
     meta = out / META_NAME
     image = out / how.image_name
+    objects = objects or out / "obj"
     with _locked(out.with_suffix(".lock")):
         if meta.is_file() and image.is_file():
             return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
@@ -216,18 +236,23 @@ def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str
         how.check()
         started = time.monotonic()
         compiler = mpy_cross(source, jobs)
-        objects = out / "obj"
-        objects.mkdir(parents=True, exist_ok=True)
-        _make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
-               f"BUILD={objects}", *how.compiler_args,
-               f"MICROPY_MPYCROSS={compiler}", *make_args],
-              out / "build.log", f"building the {target} firmware")
-        shutil.copy2(objects / how.image_name, image)
+        with _locked(objects.with_suffix(".lock")):
+            objects.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(objects / "frozen_mpy", ignore_errors=True)
+            (objects / "frozen_content.c").unlink(missing_ok=True)
+            _make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
+                   f"BUILD={objects}", *how.compiler_args,
+                   f"MICROPY_MPYCROSS={compiler}", *make_args],
+                  out / "build.log", f"building the {target} firmware")
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(objects / how.image_name, image)
+            if (objects / how.map_name).is_file():  # the next build here overwrites it
+                shutil.copy2(objects / how.map_name, out / LINK_MAP_NAME)
         text, data, bss = image_sizes(image)
         result = FirmwareBuild(board=board, port=port, target=target, image=str(image),
                                text=text, data=data, bss=bss,
                                seconds=round(time.monotonic() - started, 1), cached=False,
-                               micropython=source.version)
+                               micropython=source.version, objects=str(objects))
         meta.write_text(json.dumps(result.to_json()))
         return result
 
@@ -269,12 +294,13 @@ def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
     cuts = cuts_for(profile)
     manifest = manifest_text(cuts, runtime)
     out = build_root() / f"virtual-{build_key(source, [*cuts.make_args(), manifest])}"
+    objects = build_root() / f"objects-virtual-{objects_key(source, cuts.make_args())}"
     write_once(out / "manifest.py", manifest)
     return make_firmware(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
                                        f"FROZEN_MANIFEST={out / 'manifest.py'}"],
                          board=profile.name, port="unix",
                          target="virtual" if runtime else "virtual-bare",
-                         jobs=jobs or os.cpu_count() or 1)
+                         jobs=jobs or os.cpu_count() or 1, objects=objects)
 
 
 # The stock build a board's figures are compared with: the unix port's standard variant, also

@@ -278,6 +278,20 @@ def _firmware_pid(supervisor: int) -> int:
     return children[0]
 
 
+def test_builds_that_differ_in_what_is_frozen_share_their_objects(unix_board: None) -> None:
+    from host_tools.install import virtual_firmware
+
+    profile, source = load_profile("rp2-pico"), micropython_source.resolve(None)
+    with_ember = virtual_firmware.build(profile, source)
+    bare = virtual_firmware.build(profile, source, runtime=False)
+    assert with_ember.objects and with_ember.objects == bare.objects
+    # Each image froze its own manifest, whichever was linked last in the shared folder.
+    assert b"ember/core.py\0" in Path(with_ember.image).read_bytes()
+    assert b"ember/core.py\0" not in Path(bare.image).read_bytes()
+    for build in (with_ember, bare):  # each keeps its own link map (the bench reads it)
+        assert (Path(build.image).parent / virtual_firmware.LINK_MAP_NAME).is_file()
+
+
 # -- flashing a virtual board --------------------------------------------------------------
 def test_flash_firmware_swaps_the_image_and_keeps_the_flash(unix_board: None,
                                                             board: VirtualBoard) -> None:

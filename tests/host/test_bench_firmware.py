@@ -110,16 +110,17 @@ Linker script and memory map
 
 
 def test_firmware_bytes_counts_micropythons_own_code_and_data(tmp_path: Path) -> None:
-    objects = tmp_path / "obj"
-    objects.mkdir()
-    (objects / "micropython.map").write_text(MAP.format(obj=objects))
+    objects = tmp_path / "objects-virtual-0"  # shared with other builds: the map is copied
+    link_map = tmp_path / "virtual-0" / "link.map"
+    link_map.parent.mkdir()
+    link_map.write_text(MAP.format(obj=objects))
     build = FirmwareBuild(board="b", port="unix", target="virtual",
-                          image=str(tmp_path / "micropython"), text=0, data=0, bss=0,
-                          seconds=0.0, cached=True)
+                          image=str(link_map.parent / "micropython"), text=0, data=0, bss=0,
+                          seconds=0.0, cached=True, objects=str(objects))
     # gc_alloc's .text, the frozen .rodata and the .data.rel.ro: no C library, no unwind
     # tables, no .bss, nothing discarded.
     assert firmware.firmware_bytes(build) == 0x100 + 0x30 + 0x20
-    (objects / "micropython.map").unlink()
+    link_map.unlink()
     with pytest.raises(CommandError, match="no link map"):
         firmware.firmware_bytes(build)
 
