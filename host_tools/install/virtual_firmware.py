@@ -232,7 +232,7 @@ def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str
     with _locked(out.with_suffix(".lock")):
         if meta.is_file() and image.is_file():
             return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
-                                    "cached": True})
+                                    "image": str(image), "cached": True})
         how.check()
         started = time.monotonic()
         compiler = mpy_cross(source, jobs)
