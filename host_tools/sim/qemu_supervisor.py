@@ -7,8 +7,8 @@ board's supervisor (supervisor.py) this one plays no REPL states; it relays byte
 the host's pty and QEMU's UART0 (a second pty, which QEMU opens by path) and adds the
 faults of the link and the power, with the same parts as the unix board:
 
-- link speed: both directions paced to baud/10 bytes per second (throttle.py);
-- line noise: bytes flipped or dropped at a seeded rate, both directions (noise.py);
+- link speed: both directions paced to baud/10 bytes per second (host_side.py);
+- line noise: bytes flipped or dropped at a seeded rate, both directions (host_side.py);
 - power cut: after N bytes from the host, or on SIGUSR1, QEMU is killed at once and the port
   stays open but silent; the flash image keeps every store made before (board_flash.c);
 - reflash (SIGHUP, `ember flash --firmware`): QEMU restarts on the new ELF, flash kept;
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from host_tools.sim import registry, sandbox
-from host_tools.sim.noise import Noise
+from host_tools.sim.host_side import HostSide
 from host_tools.sim.ptys import open_raw_pair
 from host_tools.sim.states import Request
 from host_tools.sim.supervisor import (
@@ -47,7 +47,6 @@ from host_tools.sim.supervisor import (
     flush,
     relay,
 )
-from host_tools.sim.throttle import Throttle
 
 QEMU = "qemu-system-arm"
 MACHINE = "mps2-an385"
@@ -137,12 +136,10 @@ class QemuSupervisor:
         self.uart0 = open_raw_pair()
         self.uart1 = (open_raw_pair(), open_raw_pair())  # (host end, QEMU's end)
         self.uart1_buffers = (bytearray(), bytearray())  # (to the board, to the host)
-        self.to_host = bytearray()
+        self.host = HostSide(self.console.master, config.baud, config.noise_rate,
+                             config.noise_seed)
+        self.to_host = self.host.to_host  # one buffer: the host side only ever mutates it
         self.to_board = bytearray()
-        self.up = Throttle(config.baud)
-        self.down = Throttle(config.baud)
-        self.noise_up = Noise(config.noise_rate, config.noise_seed)
-        self.noise_down = Noise(config.noise_rate, config.noise_seed + 1)
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.powered = False
@@ -235,7 +232,7 @@ class QemuSupervisor:
 
     def from_board(self, data: bytes) -> None:
         if self.powered:
-            self.to_host += self.noise_down.apply(data)
+            self.host.queue(data)
 
     def write_to_board(self) -> None:
         if self.to_board:
@@ -251,20 +248,9 @@ class QemuSupervisor:
 
     def step(self) -> None:
         now = time.monotonic()
-        timeout_s = 1.0
         host, board = self.console.master, self.uart0.master
         poller = select.poll()
-        host_events = 0
-        if len(self.to_board) < BUFFER_LIMIT:
-            if self.up.allowance(now):
-                host_events |= select.POLLIN
-            else:
-                timeout_s = min(timeout_s, self.up.wait_s(now))
-        if self.to_host:
-            if self.down.allowance(now):
-                host_events |= select.POLLOUT
-            else:
-                timeout_s = min(timeout_s, self.down.wait_s(now))
+        host_events, timeout_s = self.host.wanted(now, room=len(self.to_board) < BUFFER_LIMIT)
         if host_events:
             poller.register(host, host_events)
         board_events = select.POLLIN if len(self.to_host) < BUFFER_LIMIT else 0
@@ -291,20 +277,11 @@ class QemuSupervisor:
         if ready.get(board, 0) & select.POLLIN:
             with contextlib.suppress(BlockingIOError, OSError):
                 self.from_board(os.read(board, READ_CHUNK))
-        if ready.get(host, 0) & select.POLLIN:
-            data = b""
-            with contextlib.suppress(BlockingIOError, OSError):
-                data = os.read(host, self.up.allowance(now))
-            if data:
-                self.up.spend(len(data), now)
-                self.from_host(self.noise_up.apply(data))
+        typed = self.host.receive(now, ready.get(host, 0))
+        if typed:
+            self.from_host(typed)
         self.write_to_board()
-        if self.to_host and ready.get(host, 0) & select.POLLOUT:
-            chunk = bytes(self.to_host[: self.down.allowance(now)])
-            with contextlib.suppress(BlockingIOError, OSError):
-                written = os.write(host, chunk)
-                del self.to_host[:written]
-                self.down.spend(written, now)
+        self.host.send(now, ready.get(host, 0) & host_events)
         relay(uart_host.master, ready, to_board)
         relay(uart_board.master, ready, to_host)
         flush(uart_host.master, ready, to_host)

@@ -40,8 +40,8 @@ from pathlib import Path
 
 from host_tools.paths import VIRTUAL_BOARD_DIR
 from host_tools.sim import registry, sandbox
+from host_tools.sim.host_side import HostSide
 from host_tools.sim.interpreter import find_micropython
-from host_tools.sim.noise import Noise
 from host_tools.sim.ptys import PtyPair, open_raw_pair, set_interpreter_mode
 from host_tools.sim.states import (
     BOOTS,
@@ -53,7 +53,6 @@ from host_tools.sim.states import (
     repl_state,
 )
 from host_tools.sim.status import STATUS_FD_ENV, InterpreterStatus
-from host_tools.sim.throttle import Throttle
 
 DEVICE_DIR = VIRTUAL_BOARD_DIR
 CTRL_C, CTRL_D = 0x03, 0x04
@@ -118,14 +117,12 @@ class Supervisor:
         self.uart_ends: dict[int, tuple[PtyPair, PtyPair]] = {
             n: (open_raw_pair(), open_raw_pair()) for n in config.uarts
         }
-        self.to_host = bytearray()
+        self.host = HostSide(self.console.master, config.baud, config.noise_rate,
+                             config.noise_seed)
+        self.to_host = self.host.to_host  # one buffer: the host side only ever mutates it
         self.to_interp = bytearray()
         self.held = bytearray()  # host input kept back while the interpreter changes state
         self.uart_buffers = {n: (bytearray(), bytearray()) for n in config.uarts}
-        self.up = Throttle(config.baud)
-        self.down = Throttle(config.baud)
-        self.noise_up = Noise(config.noise_rate, config.noise_seed)
-        self.noise_down = Noise(config.noise_rate, config.noise_seed + 1)
         self.proc: subprocess.Popen[bytes] | None = None
         self.status: InterpreterStatus | None = None  # the running interpreter's reports
         self.state = BoardState.OFF
@@ -301,7 +298,7 @@ class Supervisor:
     # -- data paths -----------------------------------------------------------------------
     def emit(self, data: bytes) -> None:
         if self.state is not BoardState.OFF:
-            self.to_host += self.noise_down.apply(data)
+            self.host.queue(data)
 
     def running_code(self) -> bool:
         """False only while the REPL waits at a prompt: its last words were a prompt and it
@@ -497,19 +494,9 @@ class Supervisor:
     def step(self) -> None:
         now = time.monotonic()
         poller = select.poll()
-        timeout_s = 1.0
         host, interp = self.console.master, self.interp_tty.master
-        host_events = 0
-        if len(self.held) + len(self.to_interp) < BUFFER_LIMIT:
-            if self.up.allowance(now):
-                host_events |= select.POLLIN
-            else:
-                timeout_s = min(timeout_s, self.up.wait_s(now))
-        if self.to_host:
-            if self.down.allowance(now):
-                host_events |= select.POLLOUT
-            else:
-                timeout_s = min(timeout_s, self.down.wait_s(now))
+        host_events, timeout_s = self.host.wanted(
+            now, room=len(self.held) + len(self.to_interp) < BUFFER_LIMIT)
         if host_events:
             poller.register(host, host_events)
         interp_events = 0
@@ -547,27 +534,16 @@ class Supervisor:
                 data = b""
             if data:
                 self.from_interpreter(data)
-        if ready.get(host, 0) & select.POLLIN:
-            allowance = self.up.allowance(now)
-            try:
-                data = os.read(host, allowance)
-            except (BlockingIOError, OSError):
-                data = b""
-            if data:
-                self.up.spend(len(data), now)
-                self.from_host(self.noise_up.apply(data))
+        typed = self.host.receive(now, ready.get(host, 0))
+        if typed:
+            self.from_host(typed)
         if (self.status is not None and self.status.fileno() in ready
                 and not self.status.read()):
             self.on_interpreter_exit()
         self.flush_held()
         if self.to_interp and self.proc is not None:
             self.write_pending_to_interpreter()
-        if self.to_host and host_events & select.POLLOUT and ready.get(host, 0) & select.POLLOUT:
-            chunk = bytes(self.to_host[: self.down.allowance(now)])
-            with contextlib.suppress(BlockingIOError, OSError):
-                written = os.write(host, chunk)
-                del self.to_host[:written]
-                self.down.spend(written, now)
+        self.host.send(now, ready.get(host, 0) & host_events)
         for (host_end, board_end), (to_board, to_host) in zip(
             self.uart_ends.values(), self.uart_buffers.values(), strict=True
         ):
