@@ -27,7 +27,7 @@ VIRTUAL_BOARDS := rp2-pico esp8266-generic samd21-generic
 QEMU_TESTS := tests/hil/test_virtual_board.py tests/device/test_timers.py \
 	tests/device/test_handlers.py
 
-.PHONY: setup toolchain virtual-firmware demo test lint bench clean firmware
+.PHONY: setup toolchain virtual-firmware demo native-example test lint bench clean firmware
 
 setup: $(STAMP)
 
@@ -69,6 +69,10 @@ virtual-firmware: $(STAMP) toolchain
 
 demo: virtual-firmware
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+# A C stream (examples/native_stream): built for a virtual rp2-pico by `ember push`, run.
+native-example: virtual-firmware
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/native_stream/run.sh
 
 # Device code (MicroPython) gets the checks that hold there too: undefined names, unused
 # imports, syntax. Manifests take their names from MicroPython's manifest tool.

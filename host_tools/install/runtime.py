@@ -35,7 +35,8 @@ def board_target(link: BoardLink | None, board: str | None) -> tuple[Target, str
     """The .mpy target and a build label. A connected board's own `sys.implementation._mpy`
     decides (a board on MicroPython 1.12-1.22 gets bytecode from the archived compiler
     that matches it), checked against the --board profile: another native arch is an
-    error naming both, another .mpy version a warning. With no link, the profile's."""
+    error naming both, another .mpy version a warning. A virtual board keeps its own arch
+    (label BOARD-virtual). With no link, the profile's."""
     if link is None:
         if not board:
             raise compiler.CompileError("building needs --board NAME or a connected board")
@@ -49,10 +50,11 @@ def board_target(link: BoardLink | None, board: str | None) -> tuple[Target, str
     profile = load_profile(board)
     expected = Target.for_profile(profile)
     if registry.find(link.port) is not None:
-        # A virtual board's firmware is x86 code standing in for the profile's board: it
-        # gets what that board would (the profile's arch), at the version it runs.
-        target = Target(target.version, target.sub_version, profile.mpy_arch)
-    elif target.arch is not None and profile.mpy_arch is not None and \
+        # A virtual board's firmware is x86 (or x64) code standing in for the profile's
+        # board: its bytecode is the board's, but native code (a C module, @native) must be
+        # for the arch it runs, so its build is kept apart from the real board's.
+        return target, f"{board}-virtual"
+    if target.arch is not None and profile.mpy_arch is not None and \
             target.arch != profile.mpy_arch:
         raise CommandError(
             f"the board on {link.port} runs native code for {target.arch}, but {board} is "

@@ -162,7 +162,7 @@ def check_toolchain() -> None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """One builder per output folder at a time (two test workers may ask for one build)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as lock:
@@ -173,7 +173,7 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _make(command: list[str], log: Path, what: str) -> None:
+def run_make(command: list[str], log: Path, what: str) -> None:
     with open(log, "ab") as out:
         result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
@@ -186,10 +186,10 @@ def mpy_cross(source: Source, jobs: int) -> Path:
     """mpy-cross of this source, built once into ember's build folder, not the source."""
     out = build_root() / f"mpy-cross-{hashlib.sha256(source.identity.encode()).hexdigest()[:12]}"
     program = out / "mpy-cross"
-    with _locked(out.with_suffix(".lock")):
+    with locked(out.with_suffix(".lock")):
         if not program.is_file():
             out.mkdir(parents=True, exist_ok=True)
-            _make(["make", "-C", str(source.mpy_cross_dir), f"-j{jobs}", f"BUILD={out}"],
+            run_make(["make", "-C", str(source.mpy_cross_dir), f"-j{jobs}", f"BUILD={out}"],
                   out / "build.log", "building mpy-cross")
     return program
 
@@ -229,18 +229,18 @@ def make_firmware(source: Source, out: Path, make_args: list[str], *, board: str
     meta = out / META_NAME
     image = out / how.image_name
     objects = objects or out / "obj"
-    with _locked(out.with_suffix(".lock")):
+    with locked(out.with_suffix(".lock")):
         if meta.is_file() and image.is_file():
             return FirmwareBuild(**{**json.loads(meta.read_text()), "board": board,
                                     "image": str(image), "cached": True})
         how.check()
         started = time.monotonic()
         compiler = mpy_cross(source, jobs)
-        with _locked(objects.with_suffix(".lock")):
+        with locked(objects.with_suffix(".lock")):
             objects.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(objects / "frozen_mpy", ignore_errors=True)
             (objects / "frozen_content.c").unlink(missing_ok=True)
-            _make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
+            run_make(["make", "-C", str(source.root / "ports" / how.port), f"-j{jobs}",
                    f"BUILD={objects}", *how.compiler_args,
                    f"MICROPY_MPYCROSS={compiler}", *make_args],
                   out / "build.log", f"building the {target} firmware")

@@ -536,8 +536,12 @@ def build(
     compiler: Compiler | None = None
     try:
         for src, rel, out_rel, kind in plan:
-            data = _read(src)
             out = out_dir / out_rel
+            if kind == "native":
+                if not as_source:  # (a source-only build has no target to build C for)
+                    _build_native(src, target, out, index, out_rel, result)
+                continue
+            data = _read(src)
             if kind == "mpy":
                 assert target is not None
                 compiler = compiler or select_compiler(target)
@@ -565,6 +569,42 @@ def build(
     return result
 
 
+def _natmod() -> Any:
+    """host_tools.mpy.natmod, imported on first use: it builds with the firmware tools, which
+    import this module (the board profiles read its ARCH_NAMES)."""
+    from host_tools.mpy import natmod
+
+    return natmod
+
+
+def _build_native(folder: Path, target: Target | None, out: Path, index: _Index,
+                  out_rel: Path, result: BuildResult) -> None:
+    """A native module's folder: built for the board's architecture (natmod.py) with the
+    MicroPython source of MICROPY_DIR, then checked against the board like any .mpy."""
+    assert target is not None
+    if target.arch is None:
+        raise CommandError(f"{_show(folder)}: a native module, and the board runs no native "
+                           "code (its profile names no .mpy architecture)")
+    from host_tools.install import micropython_source
+
+    natmod = _natmod()
+    try:
+        source = micropython_source.resolve(None)
+    except CommandError:
+        raise CommandError(f"{_show(folder)}: a native module: building it needs MicroPython's "
+                           f"source ({micropython_source.MICROPY_DIR_ENV})") from None
+    key = _key("native", natmod.folder_digest(folder).encode(), target.arch, source.identity)
+    if index.is_fresh(out_rel, key, out):
+        result.cached += 1
+    else:
+        built = natmod.build(folder, target.arch, source)
+        check_compatible(built, target)  # a source of another .mpy version than the board's
+        _write_atomic(out, built.read_bytes())
+        result.compiled += 1
+    index.record(out_rel, folder, key, out)
+    result.files.append(BuiltFile(folder, out, "native"))
+
+
 def build_dir(board: str, base: Path = Path("build")) -> Path:
     """Where a board's build goes: build/<board>/."""
     return base / board
@@ -588,7 +628,9 @@ def _plan(
     planned: set[Path] = set()
     for given in sources:
         path = _abs(given)
-        if path.is_dir():
+        if path.is_dir() and _natmod().is_native_module(path):  # the folder is one module
+            pairs = [(path, _relative(path, base) if base else Path(path.name))]
+        elif path.is_dir():
             pairs = [(f, f.relative_to(base or path)) for f in _walk(path, out_dir)]
             if base is not None:
                 pairs = [(f, _relative(f, base)) for f, _ in pairs]
@@ -597,8 +639,11 @@ def _plan(
         else:
             raise CommandError(f"{_show(given)}: no such file or folder")
         for src, rel in pairs:
-            kind = _kind(rel, as_source)
-            out_rel = rel.with_suffix(".mpy") if kind == "mpy" else rel
+            kind = "native" if src.is_dir() else _kind(rel, as_source)
+            if kind == "native":  # a C module: its .mpy beside where its folder is
+                out_rel = rel.parent / f"{_natmod().module_name(src)}.mpy"
+            else:
+                out_rel = rel.with_suffix(".mpy") if kind == "mpy" else rel
             other = claimed.setdefault(out_rel, src)
             if other != src:
                 raise CommandError(
@@ -624,7 +669,10 @@ def _walk(top: Path, out_dir: Path) -> list[Path]:
             and not _abs(out_dir).is_relative_to(_abs(here / d))  # the build folder itself
             and not (here / d / INDEX_NAME).exists()
         )
+        modules = [d for d in dirnames if _natmod().is_native_module(here / d)]
+        dirnames[:] = [d for d in dirnames if d not in modules]
         found += [here / f for f in sorted(filenames) if not f.startswith(".")]
+        found += [here / d for d in modules]  # a native module's folder stands for its .mpy
     return found
 
 

@@ -1,0 +1,80 @@
+"""Native modules end to end: `ember push` builds a C module for the board it pushes to.
+
+examples/native_stream holds a C stream (irqring) and a program that reads it with ember's
+loop while a timer feeds it; pushed to a virtual board, the C is built for the arch the
+board runs (x86), not the profile's (armv6m), and runs there. A native .mpy built for
+another arch is refused before anything is sent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from host_tools.errors import CommandError
+from host_tools.install import micropython_source
+from host_tools.link.session import Link
+from host_tools.mpy import natmod
+from host_tools.sim.launcher import VirtualBoard
+
+from .conftest import on_qemu
+
+EMBER = str(Path(sys.executable).parent / "ember")
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "native_stream" / "app"
+TIMEOUT_S = 120
+
+
+@pytest.fixture(autouse=True)
+def _needs_source_and_compiler(board_name: str) -> None:
+    if on_qemu(board_name):
+        pytest.skip(f"{board_name}: the example's timer is a machine.Timer, which the qemu "
+                    "board does not emulate")
+    try:
+        micropython_source.resolve(None)
+    except CommandError:
+        pytest.skip("no MicroPython source (MICROPY_DIR): native modules build from it")
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc: the virtual board's native modules build with it")
+
+
+def ember(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EMBER, *args], capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def test_push_builds_the_c_module_for_the_board_and_the_loop_reads_it(
+        sim: VirtualBoard, board_name: str) -> None:
+    pushed = ember("--port", sim.port, "--board", board_name, "push", str(EXAMPLE))
+    assert pushed.returncode == 0, pushed.stderr
+    with Link(sim.port) as link:
+        out = link.exec("import ring_demo", timeout=30).decode().splitlines()
+        # The native module is the board's own arch: x86 on the unix virtual board.
+        arch = link.eval("open('/irqring.mpy', 'rb').read(3)[2] >> 2 & 15")
+    assert out[0] == "main flow: reader set, timer started; nothing blocks"  # before any read
+    assert out[1:6] == [f"read: sample {n}" for n in range(1, 6)]
+    assert out[6].startswith("done: 5 samples read")
+    assert arch == 1  # x86 in the .mpy header's arch field
+
+
+def test_a_native_mpy_for_another_arch_is_refused_and_nothing_is_sent(
+        sim: VirtualBoard, board_name: str, tmp_path: Path) -> None:
+    source = micropython_source.resolve(None)
+    try:
+        foreign = natmod.build(EXAMPLE / "irqring", "x64", source)
+    except natmod.NativeBuildError as error:
+        pytest.skip(str(error))
+    app = tmp_path / "app"
+    app.mkdir()
+    shutil.copy(foreign, app / "irqring.mpy")
+    (app / "main.py").write_text("import irqring\n")
+    pushed = ember("--port", sim.port, "--board", board_name, "push", str(app))
+    assert pushed.returncode != 0
+    lines = pushed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "irqring.mpy" in lines[0] and "x64" in lines[0], pushed.stderr
+    with Link(sim.port) as link:
+        on_board = link.eval("__import__('os').listdir('/')")
+    assert isinstance(on_board, list)
+    assert "irqring.mpy" not in on_board and "main.py" not in on_board  # nothing was sent
