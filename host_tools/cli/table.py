@@ -196,6 +196,9 @@ COMMANDS: tuple[Verb, ...] = (
             arg("--dry-run", action="store_true",
                 help="port builds: write the manifest, print the make command"),
             arg("-j", "--jobs", type=int, default=os.cpu_count(), help="parallel jobs"),
+            arg("--c-module", dest="c_modules", action="append", default=[], metavar="DIR",
+                help="link a user C module (a folder with a micropython.mk) into the firmware; "
+                     "repeatable"),
             arg("extra", nargs="*", metavar="VAR=VALUE", help="port builds: more make variables"),
         )),
     )),

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,25 +166,41 @@ def check_toolchain(profile: BoardProfile) -> None:
                            f"install {how}")
 
 
+# Ports whose build is CMake's: there USER_C_MODULES names a micropython.cmake, not a folder.
+CMAKE_PORTS = frozenset({"rp2", "esp32"})
+
+
 def port_command(board: str, micropython: str | None, *, jobs: int | None = None,
-                 extra: list[str] | None = None) -> list[str]:
+                 extra: list[str] | None = None, c_modules: Sequence[Path] = ()) -> list[str]:
     """The real port's build command for the board (its freeze manifest written first)."""
     profile = load_profile(board)
     port_build(profile)
     micropy_dir = check_micropy_dir(micropython or os.environ.get(MICROPY_DIR_ENV))
     manifest = write_manifest(profile, virtual_firmware.build_root() / "port")
+    extra = list(extra or [])
+    if c_modules:
+        if profile.port in CMAKE_PORTS:
+            raise CommandError(f"the {profile.port} port builds with CMake: link a C module "
+                               "there with USER_C_MODULES=<its micropython.cmake> as a make "
+                               "variable (--c-module takes make-built ports)")
+        folder, _ = virtual_firmware.c_modules_folder(c_modules)
+        extra.append(f"USER_C_MODULES={folder}")
     return firmware_command(profile, micropy_dir, manifest, extra=extra, jobs=jobs)
 
 
 def build_firmware(board: str, micropython: str | None, *, virtual: bool = False,
-                   jobs: int | None = None, extra: list[str] | None = None) -> FirmwareBuild:
-    """Builds the board's firmware: its virtual target, or its real port."""
+                   jobs: int | None = None, extra: list[str] | None = None,
+                   c_modules: Sequence[Path] = ()) -> FirmwareBuild:
+    """Builds the board's firmware: its virtual target, or its real port; with the user C
+    modules in `c_modules` linked in."""
     profile = load_profile(board)
     if qemu_firmware.is_qemu(profile):  # a virtual board only: its port is its virtual target
-        return qemu_firmware.build(profile, micropython_source.resolve(micropython), jobs)
+        return qemu_firmware.build(profile, micropython_source.resolve(micropython), jobs,
+                                   c_modules=c_modules)
     if virtual:
-        return virtual_firmware.build(profile, micropython_source.resolve(micropython), jobs)
-    command = port_command(board, micropython, jobs=jobs, extra=extra)
+        return virtual_firmware.build(profile, micropython_source.resolve(micropython), jobs,
+                                      c_modules=c_modules)
+    command = port_command(board, micropython, jobs=jobs, extra=extra, c_modules=c_modules)
     micropy_dir = check_micropy_dir(micropython or os.environ.get(MICROPY_DIR_ENV))
     check_toolchain(profile)
     started = time.monotonic()

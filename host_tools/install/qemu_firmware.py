@@ -15,6 +15,8 @@ import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
+from pathlib import Path
 
 from host_tools.boards.profiles import BoardProfile
 from host_tools.errors import CommandError
@@ -85,14 +87,23 @@ def make_args(profile: BoardProfile, heap_bytes: int) -> list[str]:
 
 
 def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
-          runtime: bool = True, heap_bytes: int | None = None) -> FirmwareBuild:
+          runtime: bool = True, heap_bytes: int | None = None,
+          c_modules: Sequence[Path] = ()) -> FirmwareBuild:
     """The board's firmware ELF (what QEMU's -kernel loads), built now or from the cache.
-    `heap_bytes` overrides the profile's heap (a build of its own)."""
+    `heap_bytes` overrides the profile's heap, `c_modules` adds user C modules beside
+    ember's board module (each a build of its own)."""
     check_profile(profile)
     heap = heap_bytes or profile.heap_bytes
     manifest = manifest_text(runtime)
     args = make_args(profile, heap)
-    key = virtual_firmware.build_key(source, [*args, manifest], board_dir=BOARD_DIR)
+    keyed = [*args, manifest]
+    if c_modules:  # USER_C_MODULES takes one folder: the board's module and the user's
+        folder, contents = virtual_firmware.c_modules_folder(
+            [BOARD_DIR / "ember_qemu", *c_modules])
+        args = [a for a in args if not a.startswith("USER_C_MODULES=")]
+        args.append(f"USER_C_MODULES={folder}")
+        keyed = [*args, manifest, f"c-modules:{contents}"]
+    key = virtual_firmware.build_key(source, keyed, board_dir=BOARD_DIR)
     out = virtual_firmware.build_root() / f"qemu-{key}"
     objects = (virtual_firmware.build_root()
                / f"objects-qemu-{virtual_firmware.objects_key(source, args, BOARD_DIR)}")

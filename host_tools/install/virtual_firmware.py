@@ -19,7 +19,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -287,16 +287,53 @@ def write_once(path: Path, text: str) -> None:
     partial.replace(path)
 
 
+def c_modules_folder(modules: Sequence[Path]) -> tuple[Path, str]:
+    """The folder USER_C_MODULES names for these user C modules: one link per module (MicroPython
+    takes one folder and builds every */micropython.mk in it), and a digest of the modules'
+    files, which the image's cache key takes in (their objects rebuild by make's own rules).
+    Each module must be a folder with a micropython.mk."""
+    resolved: list[Path] = []
+    for module in modules:
+        folder = Path(module).expanduser().resolve()
+        if not (folder / "micropython.mk").is_file():
+            raise CommandError(f"{module}: not a user C module (MicroPython's USER_C_MODULES "
+                               "needs a folder with a micropython.mk)")
+        resolved.append(folder)
+    names = [m.name for m in resolved]
+    if len(set(names)) != len(names):
+        raise CommandError(f"two C modules share a folder name: {', '.join(names)}")
+    listing = "\0".join(str(m) for m in resolved)
+    folder = build_root() / f"c-modules-{hashlib.sha256(listing.encode()).hexdigest()[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = hashlib.sha256()
+    for module in resolved:
+        link = folder / module.name
+        if not link.is_symlink() or link.resolve() != module:
+            partial = folder / f".{module.name}.{os.getpid()}"
+            partial.unlink(missing_ok=True)
+            partial.symlink_to(module, target_is_directory=True)
+            partial.replace(link)
+        _tree_digest(contents, module)
+    return folder, contents.hexdigest()[:16]
+
+
 def build(profile: BoardProfile, source: Source, jobs: int | None = None, *,
-          runtime: bool = True) -> FirmwareBuild:
+          runtime: bool = True, c_modules: Sequence[Path] = ()) -> FirmwareBuild:
     """The profile's virtual firmware, built now or taken from the cache. `runtime=False`
-    leaves ember out (the board as a user of stock firmware has it: ember goes to /lib)."""
+    leaves ember out (the board as a user of stock firmware has it: ember goes to /lib);
+    `c_modules` are user C modules linked in (a build of their own)."""
     cuts = cuts_for(profile)
     manifest = manifest_text(cuts, runtime)
-    out = build_root() / f"virtual-{build_key(source, [*cuts.make_args(), manifest])}"
-    objects = build_root() / f"objects-virtual-{objects_key(source, cuts.make_args())}"
+    make_args = cuts.make_args()
+    keyed = [*make_args, manifest]
+    if c_modules:
+        folder, contents = c_modules_folder(c_modules)
+        make_args.append(f"USER_C_MODULES={folder}")
+        keyed = [*make_args, manifest, f"c-modules:{contents}"]
+    out = build_root() / f"virtual-{build_key(source, keyed)}"
+    objects = build_root() / f"objects-virtual-{objects_key(source, make_args)}"
     write_once(out / "manifest.py", manifest)
-    return make_firmware(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *cuts.make_args(),
+    return make_firmware(source, out, [f"VARIANT_DIR={VARIANT_DIR}", *make_args,
                                        f"FROZEN_MANIFEST={out / 'manifest.py'}"],
                          board=profile.name, port="unix",
                          target="virtual" if runtime else "virtual-bare",

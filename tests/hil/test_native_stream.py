@@ -3,7 +3,9 @@
 examples/native_stream holds a C stream (irqring) and a program that reads it with ember's
 loop while a timer feeds it; pushed to a virtual board, the C is built for the arch the
 board runs (x86), not the profile's (armv6m), and runs there. A native .mpy built for
-another arch is refused before anything is sent.
+another arch is refused before anything is sent. The same source linked into the
+firmware (`ember firmware build --c-module`) is a built-in module, and the program runs
+the same.
 """
 
 from __future__ import annotations
@@ -78,3 +80,19 @@ def test_a_native_mpy_for_another_arch_is_refused_and_nothing_is_sent(
         on_board = link.eval("__import__('os').listdir('/')")
     assert isinstance(on_board, list)
     assert "irqring.mpy" not in on_board and "main.py" not in on_board  # nothing was sent
+
+
+def test_the_same_source_linked_into_the_firmware_needs_no_push(
+        board_name: str, tmp_path: Path) -> None:
+    built = ember("firmware", "build", "--virtual", "--board", board_name,
+                  "--c-module", str(EXAMPLE / "irqring"))
+    assert built.returncode == 0, built.stderr
+    image = built.stdout.strip().splitlines()[-1]
+    with VirtualBoard(board_name, baud=None, firmware=Path(image)) as sim:
+        copied = ember("--port", sim.port, "cp", str(EXAMPLE / "ring_demo.py"), ":ring_demo.py")
+        assert copied.returncode == 0, copied.stderr  # the program only: no irqring.mpy
+        with Link(sim.port) as link:
+            assert link.eval("hasattr(__import__('irqring'), '__file__')") is False  # built in
+            out = link.exec("import ring_demo", timeout=30).decode().splitlines()
+    assert out[0] == "main flow: reader set, timer started; nothing blocks"
+    assert out[-1].startswith("done: 5 samples read")

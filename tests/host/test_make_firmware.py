@@ -152,3 +152,27 @@ def test_dry_run_prints_the_command(micropy: Path, tmp_path: Path) -> None:
                                      "-j2", "BOARD=PYBV11", "BUILD=build-PYBV11-ember",
                                      f"FROZEN_MANIFEST={manifest}"]
     assert manifest.is_file()
+
+
+IRQRING = Path(__file__).resolve().parents[2] / "examples" / "native_stream" / "app" / "irqring"
+
+
+def test_a_c_module_joins_a_make_port_build_and_is_refused_on_a_cmake_port(
+        micropy: Path, tmp_path: Path) -> None:
+    result = run_build("--board", "stm32-pybv11", "--micropython", str(micropy), "--dry-run",
+                       "--c-module", str(IRQRING), build_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    modules = next(a for a in result.stdout.split() if a.startswith("USER_C_MODULES="))
+    folder = Path(modules.partition("=")[2])
+    assert (folder / "irqring").resolve() == IRQRING  # one folder of links, as MicroPython wants
+    result = run_build("--board", "rp2-pico", "--micropython", str(micropy), "--dry-run",
+                       "--c-module", str(IRQRING), build_dir=tmp_path)
+    assert result.returncode == 1 and "builds with CMake" in result.stderr
+
+
+def test_a_folder_without_micropython_mk_is_not_a_c_module(micropy: Path,
+                                                           tmp_path: Path) -> None:
+    result = run_build("--board", "stm32-pybv11", "--micropython", str(micropy), "--dry-run",
+                       "--c-module", str(tmp_path), build_dir=tmp_path)
+    assert result.returncode == 1 and "not a user C module" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -10,11 +10,22 @@
 // loop) share it without a lock: the producer only moves `head`, the consumer only `tail`,
 // each after its bytes are copied, so neither ever sees a half-written byte.
 //
-// Built as a native .mpy (natmod: see the Makefile) for the board's architecture: `ember
-// push` builds it when it pushes the folder this module's folder is in, and puts
-// irqring.mpy beside the program.
+// One source, built two ways:
+// - a native .mpy (natmod, the Makefile) for the board's architecture: `ember push` builds
+//   it when it pushes the folder this module's folder is in, and puts irqring.mpy beside
+//   the program;
+// - a user C module linked into the firmware (micropython.mk, MicroPython's
+//   USER_C_MODULES): `ember firmware build --c-module <this folder>`.
+// The ring and its stream are the same code; only how the type and the module are made
+// differs (at load time in RAM for the natmod, as constants in flash for the firmware).
 
+#ifdef MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
+#else
+#include "py/mperrno.h"
+#include "py/runtime.h"
+#include "py/stream.h"
+#endif
 
 typedef struct _ring_obj_t {
     mp_obj_base_t base;
@@ -25,7 +36,11 @@ typedef struct _ring_obj_t {
     volatile mp_uint_t dropped;  // bytes feed could not store: the reader was too slow
 } ring_obj_t;
 
-mp_obj_full_type_t ring_type;
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t ring_type;  // filled in by mpy_init
+#else
+extern const mp_obj_type_t ring_type;
+#endif
 
 static mp_uint_t ring_held(ring_obj_t *self) {
     return self->head - self->tail;  // unsigned wrap-around keeps this right
@@ -120,6 +135,8 @@ static const mp_stream_p_t ring_stream_p = {
     .ioctl = ring_ioctl,
 };
 
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+// The native .mpy: the type and the module's globals are made when it is imported.
 mp_map_elem_t ring_locals_dict_table[5];
 static MP_DEFINE_CONST_DICT(ring_locals_dict, ring_locals_dict_table);
 
@@ -142,3 +159,34 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 
     MP_DYNRUNTIME_INIT_EXIT
 }
+#else
+// The firmware's module: constants, in flash.
+static const mp_rom_map_elem_t ring_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&ring_feed_obj) },
+    { MP_ROM_QSTR(MP_QSTR_any), MP_ROM_PTR(&ring_any_obj) },
+    { MP_ROM_QSTR(MP_QSTR_dropped), MP_ROM_PTR(&ring_dropped_obj) },
+    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&mp_stream_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_readinto), MP_ROM_PTR(&mp_stream_readinto_obj) },
+};
+static MP_DEFINE_CONST_DICT(ring_locals_dict, ring_locals_dict_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    ring_type, MP_QSTR_Ring, MP_TYPE_FLAG_ITER_IS_STREAM,
+    make_new, ring_make_new,
+    protocol, &ring_stream_p,
+    locals_dict, &ring_locals_dict
+    );
+
+static const mp_rom_map_elem_t irqring_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_irqring) },
+    { MP_ROM_QSTR(MP_QSTR_Ring), MP_ROM_PTR(&ring_type) },
+};
+static MP_DEFINE_CONST_DICT(irqring_globals, irqring_globals_table);
+
+const mp_obj_module_t irqring_module = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&irqring_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_irqring, irqring_module);
+#endif
