@@ -83,6 +83,8 @@ test: virtual-firmware
 	$(BIN)/ruff check .
 	$(DEVICE_LINT)
 	$(BIN)/pytest -n 2 tests
+	@echo "the device tests again with ember's native module (_ember: C Pipe and Signal)"
+	$(BIN)/pytest -n 2 --ember-native tests/device
 	@if command -v qemu-system-arm >/dev/null && command -v arm-none-eabi-gcc >/dev/null; then \
 		echo "the same tests on the bare-metal board: $(QEMU_BOARD)"; \
 		$(BIN)/pytest -n 2 --ember-board $(QEMU_BOARD) $(QEMU_TESTS); \

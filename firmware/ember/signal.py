@@ -37,3 +37,10 @@ class Signal(io.IOBase):
         ev = mask & _POLLIN if self._flag else 0
         self._flag = False
         return ev
+
+
+# The same Signal in C where ember's native module (_ember) is installed or linked in.
+try:
+    from _ember import Signal  # noqa: F811
+except ImportError:
+    pass

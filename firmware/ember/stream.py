@@ -121,3 +121,14 @@ class Pipe(io.IOBase):
             self._closed = True
             if self._em & _POLLIN:
                 core.wake(self, _POLLIN)
+
+
+# ember's native module (_ember, firmware/native) has the same Pipe in C, with its poll in C:
+# taken where it is installed or linked in.
+try:
+    import _ember
+
+    _ember.init(core.wake)
+    Pipe = _ember.Pipe  # noqa: F811
+except ImportError:
+    pass

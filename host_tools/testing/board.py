@@ -15,12 +15,14 @@ import serial
 
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import DeviceError, EmberError, LinkError
-from host_tools.install.runtime import RUNTIME_DEST, install_runtime
+from host_tools.install import micropython_source
+from host_tools.install.runtime import RUNTIME_DEST, board_target, install_runtime
 from host_tools.link import device_code
 from host_tools.link.program import Program
 from host_tools.link.session import Link
+from host_tools.mpy import natmod
 from host_tools.mpy.compiler import Target, compile_file
-from host_tools.paths import RUNTIME_DIR
+from host_tools.paths import FIRMWARE_DIR, RUNTIME_DIR
 from host_tools.push.session import PushResult, plan, push
 from host_tools.sim.launcher import VirtualBoard
 from host_tools.testing.transcript import RecordingSerial, Transcript
@@ -46,6 +48,10 @@ class DeviceTimeout(EmberError):
         super().__init__(message)
         self.output = output
         self.stopped = stopped
+
+
+NATIVE_DIR = FIRMWARE_DIR / "native" / "_ember"  # ember's native module (C)
+NATIVE_DEST = "/lib"
 
 
 class Board:
@@ -76,6 +82,7 @@ class Board:
         self._program: Program | None = None
         self._keep_modules: tuple[str, ...] | None = None
         self._wedged = False  # a program ignored Ctrl-C
+        self.native = False  # install_runtime adds ember's native module (_ember) too
         self._open_uarts: dict[int, serial.Serial] = {}
 
     @classmethod
@@ -280,6 +287,15 @@ class Board:
             self.settle()
             install_runtime(self.link, board=self.profile.name)
             self.installed.add(key)
+        native = (str(NATIVE_DIR), f"{NATIVE_DEST}/_ember.mpy")
+        if self.native and native not in self.installed:
+            target, _ = board_target(self.link, self.profile.name)  # the arch it runs
+            if target.arch is None:
+                raise EmberError(f"{self.profile.name}: --ember-native, but the board runs "
+                                 "no native code")
+            built = natmod.build(NATIVE_DIR, target.arch, micropython_source.resolve(None))
+            self.push((built, "_ember.mpy"), dest=NATIVE_DEST)
+            self.installed.add(native)
 
     def push_module(self, path: Path, dest: str, name: str) -> None:
         """Compiles a test module for the board (.mpy: no heap spent compiling on the

@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a device test running longer is stopped with Ctrl-C (default: 30)")
     group.addoption("--ember-uart", action="append", default=[], metavar="N=PORT[,PORT...]",
                     help="host port wired to a real board's UART N (repeatable)")
+    group.addoption("--ember-native", action="store_true",
+                    help="install ember's native module (_ember, built for the board's "
+                         "architecture) beside the runtime: its C Pipe and Signal are used")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,6 +85,7 @@ class EmberSession:
             except EmberError as error:
                 self._failed = error
                 raise
+            self._board.native = bool(self.config.getoption("ember_native"))
         return self._board
 
     def _make_board(self) -> Board:
@@ -114,6 +118,7 @@ class EmberSession:
             state_dir=state_dir,
             frozen_runtime=frozen_runtime,
         )
+        board.native = bool(self.config.getoption("ember_native"))
         self._extra.append(board)
         return board
 
