@@ -6,6 +6,8 @@ import json
 from contextlib import ExitStack
 
 from host_tools.bench.heap import measure_heaps
+from host_tools.errors import CommandError
+from host_tools.files.board_files import BoardFiles
 from host_tools.install.runtime import (
     board_target,
     build_tree,
@@ -47,12 +49,8 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
         target, label = board_target(link, board)
         built = build_tree([BENCH_SCRIPT], target, label, subdir="bench", root=ember_build_dir())
         push(link, plan(pushable(built), BENCH_DEST), dest=BENCH_DEST)
-        link.raw_repl(soft_reset=True)  # a clean heap for the measurements
-        out = device_code.output_of(link, "host/runner.py", "call_module", BENCH_DEST,
-                                    "bench_loop", "run", round_trips, timeout=600)
-        assert isinstance(out, bytes)
-        out = out.decode()
-    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+        result = _run_bench(link, round_trips)
+        result["native"] = _native_run(link, target.arch, round_trips)
     result["board"] = board or "unknown"
     result["runtime"] = runtime
     if virtual:
@@ -63,3 +61,44 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
 
     result.update(ember_first_use(board or DEFAULT_BOARD))
     return result
+
+
+# What the `native` object holds: the same keys as the top level's for ember's own figures.
+NATIVE_KEYS = {"ember_events_per_s": "events_per_s", "ratio_vs_raw_poll": "ratio_vs_raw_poll",
+               "ratio_vs_asyncio": "ratio_vs_asyncio",
+               "alloc_bytes_per_event": "alloc_bytes_per_event", "transport": "transport"}
+
+
+def _run_bench(link: Link, round_trips: int) -> dict[str, object]:
+    link.raw_repl(soft_reset=True)  # a clean heap for the measurements
+    out = device_code.output_of(link, "host/runner.py", "call_module", BENCH_DEST,
+                                "bench_loop", "run", round_trips, timeout=600)
+    assert isinstance(out, bytes)
+    result: dict[str, object] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def _native_run(link: Link, arch: str | None, round_trips: int) -> dict[str, object]:
+    """The bench again with ember's native module (_ember) in /lib, so that the runtime
+    takes its C Pipe and Signal; removed afterwards. Where it cannot be built for the
+    board's arch, says why instead."""
+    from host_tools.install import micropython_source
+    from host_tools.mpy import natmod
+    from host_tools.testing.board import NATIVE_DEST, NATIVE_DIR
+
+    if arch is None:
+        return {"error": "the board runs no native code"}
+    try:
+        built = natmod.build(NATIVE_DIR, arch, micropython_source.resolve(None))
+    except (natmod.NativeBuildError, CommandError) as error:
+        return {"error": str(error)}
+    dest = f"{NATIVE_DEST}/_ember.mpy"
+    push(link, plan([(built, "_ember.mpy")], NATIVE_DEST), dest=NATIVE_DEST)
+    try:
+        run = _run_bench(link, round_trips)
+    finally:
+        BoardFiles(link).rm(dest, force=True)  # the board as it was
+    native = {name: run.get(key) for key, name in NATIVE_KEYS.items()}
+    native["size_bytes"] = built.stat().st_size
+    native["arch"] = arch
+    return native

@@ -35,6 +35,10 @@ ARCH_COMPILERS: dict[str, str] = {
     "xtensawin": "xtensa-esp32-elf-gcc",
     "rv32imc": "riscv64-unknown-elf-gcc",
 }
+# Boards that report an architecture dynruntime.mk has no build for run an older one's
+# code (MicroPython's loader takes older Thumb variants): the qemu port's Cortex-M3 build
+# says armv7em.
+BUILD_ARCH: dict[str, str] = {"armv7em": "armv7m"}
 _MOD_RE = re.compile(r"^\s*MOD\s*[:?]?=\s*(\S+)", re.MULTILINE)
 
 
@@ -86,6 +90,7 @@ def build(folder: Path, arch: str, source: Source, jobs: int | None = None) -> P
     """The native module in `folder` built for `arch` against `source`: its .mpy, made now or
     taken from the cache."""
     folder = folder.resolve()
+    arch = BUILD_ARCH.get(arch, arch)
     name = module_name(folder)
     key = hashlib.sha256(f"{source.identity}\0{arch}\0{folder_digest(folder)}".encode())
     out = virtual_firmware.build_root() / f"natmod-{name}-{arch}-{key.hexdigest()[:16]}"
