@@ -200,3 +200,17 @@ def test_stats_count_events_and_lag():
     ember.run()
     st = ember.stats()
     assert st["events"] >= 1 and st["lag_max_ms"] >= 0 and st["timers"] == 0, st
+
+
+def test_a_write_after_close_is_epipe_and_the_rest_is_still_read():
+    p = ember.Pipe(8)
+    assert p.write(b"abc") == 3
+    p.close()
+    p.close()  # idempotent
+    try:
+        p.write(b"d")
+    except OSError as e:
+        assert e.args[0] == 32  # EPIPE
+    else:
+        raise AssertionError("a write after close")
+    assert p.read() == b"abc" and p.read() == b""

@@ -30,25 +30,3 @@ def test_the_loop_sets_and_reads_the_streams_fields():
     ember.set_read_handler(p, None)
     assert p._em == 0
 
-
-def test_a_write_wakes_the_reader_without_a_poll_and_close_ends_it():
-    p = ember.Pipe(4)
-    got = []
-
-    def reader(s):
-        data = s.read()
-        got.append(data)
-        if data == b"":
-            ember.set_read_handler(s, None)
-
-    ember.set_read_handler(p, reader)
-    assert p.write(b"abcdef") == 4 and p.write(b"x") is None  # full: None, not a wait
-    p.close()
-    ember.run()
-    assert got == [b"abcd", b""], got
-    try:
-        p.write(b"y")
-    except OSError as e:
-        assert e.args[0] == 32  # EPIPE
-    else:
-        raise AssertionError("write after close")
