@@ -41,6 +41,8 @@ class Signal(io.IOBase):
 
 # The same Signal in C where ember's native module (_ember) is installed or linked in.
 try:
-    from _ember import Signal  # noqa: F811
+    import _ember
+
+    Signal = _ember.Signal  # noqa: F811
 except ImportError:
     pass
