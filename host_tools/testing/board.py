@@ -15,7 +15,7 @@ import serial
 
 from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import DeviceError, EmberError, LinkError
-from host_tools.install import micropython_source
+from host_tools.install import micropython_source, qemu_firmware
 from host_tools.install.runtime import RUNTIME_DEST, board_target, install_runtime
 from host_tools.link import device_code
 from host_tools.link.program import Program
@@ -88,20 +88,30 @@ class Board:
     @classmethod
     def virtual(cls, board: str, *, baud: int | None = None, timeout: float = 30.0,
                 transcript: Transcript | None = None, heap_bytes: int | None = None,
-                state_dir: Path | None = None, frozen_runtime: bool = True) -> Board:
+                state_dir: Path | None = None, frozen_runtime: bool = True,
+                native: bool = False) -> Board:
         """Starts a virtual board of profile `board` (its heap overridden by heap_bytes, its
         flash kept in state_dir if given, its firmware without ember if not frozen_runtime)
-        and returns a Board that owns it."""
+        and returns a Board that owns it. With `native`, ember's native module is there: on
+        the bare-metal board linked into its firmware (a native .mpy's code would sit in
+        its heap there), on a unix board pushed as a native .mpy by install_runtime."""
         profile = load_profile(board)
         if heap_bytes:
             profile = dataclasses.replace(profile, heap_bytes=heap_bytes)
+        firmware = None
+        if native and qemu_firmware.is_qemu(profile):
+            firmware = Path(qemu_firmware.build(
+                profile, micropython_source.resolve(None), runtime=frozen_runtime,
+                heap_bytes=heap_bytes, c_modules=[NATIVE_DIR]).image)
         sim = VirtualBoard(board, baud=baud, heap_bytes=heap_bytes, state_dir=state_dir,
-                           frozen_runtime=frozen_runtime)
+                           frozen_runtime=frozen_runtime, firmware=firmware)
         sim.__enter__()
         assert sim.record is not None
         uarts = {int(n): path for n, path in sim.record.uarts.items()}
-        return cls(sim.port, profile, timeout=timeout, uarts=uarts, transcript=transcript,
+        made = cls(sim.port, profile, timeout=timeout, uarts=uarts, transcript=transcript,
                    sim=sim)
+        made.native = native and firmware is None
+        return made
 
     # -- the link ------------------------------------------------------------------------
     @property

@@ -85,7 +85,8 @@ class EmberSession:
             except EmberError as error:
                 self._failed = error
                 raise
-            self._board.native = bool(self.config.getoption("ember_native"))
+            if self._board.sim is None:  # a real board: _ember pushed as a native .mpy
+                self._board.native = bool(self.config.getoption("ember_native"))
         return self._board
 
     def _make_board(self) -> Board:
@@ -117,8 +118,8 @@ class EmberSession:
             heap_bytes=heap_bytes,
             state_dir=state_dir,
             frozen_runtime=frozen_runtime,
+            native=bool(self.config.getoption("ember_native")),
         )
-        board.native = bool(self.config.getoption("ember_native"))
         self._extra.append(board)
         return board
 
