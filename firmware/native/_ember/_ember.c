@@ -6,8 +6,9 @@
 // Signal.set() is one store, safe from a hard IRQ. The loop's side of the protocol is the
 // same as for the Python streams: `_em` (the events the loop has handlers for, set by the
 // loop), `_qd` (events queued in its ready ring) and `_deliver(mask)`; a write that makes
-// the pipe readable, while the loop reads it, calls the loop's wake(pipe, POLLIN) (which
-// init() hands over; core's module keeps it alive, so the GC never frees it).
+// the pipe readable, while the loop reads it, calls the loop's wake(pipe, POLLIN), which
+// init() hands over and each pipe keeps (so the GC sees it: natmod variables are not
+// scanned; between init() and a pipe, core's module holds it).
 //
 // One source, built two ways: a native .mpy (the Makefile, `#ifdef MICROPY_ENABLE_DYNRUNTIME`)
 // or a user C module linked into the firmware (micropython.mk).
@@ -39,6 +40,8 @@ typedef struct _pipe_obj_t {
     mp_obj_base_t base;
     mp_int_t em;
     mp_int_t qd;
+    mp_obj_t wake;  // the loop's wake, as init() gave it when this pipe was made: held here,
+    // where the GC sees it (a natmod's own variables are not scanned)
     uint8_t *buf;
     mp_int_t size;
     mp_int_t r;  // offset of the first unread byte
@@ -79,10 +82,10 @@ static void em_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
-static void em_wake_loop(mp_obj_t self, mp_int_t ev) {
-    if (em_wake != MP_OBJ_NULL) {
+static void em_wake_loop(mp_obj_t self, mp_obj_t wake, mp_int_t ev) {
+    if (wake != MP_OBJ_NULL) {
         mp_obj_t args[2] = { self, MP_OBJ_NEW_SMALL_INT(ev) };
-        mp_call_function_n_kw(em_wake, 2, 0, args);
+        mp_call_function_n_kw(wake, 2, 0, args);
     }
 }
 
@@ -103,6 +106,7 @@ static mp_obj_t pipe_make_new(const mp_obj_type_t *type, size_t n_args, size_t n
         mp_raise_ValueError(MP_ERROR_TEXT("size must be at least 1"));
     }
     pipe_obj_t *self = mp_obj_malloc(pipe_obj_t, type);
+    self->wake = em_wake;
     self->buf = m_new(uint8_t, size);  // reachable from self: the GC keeps it
     self->size = size;
     self->em = self->qd = self->r = self->n = 0;
@@ -140,7 +144,7 @@ static mp_obj_t pipe_write(size_t n_args, const mp_obj_t *args) {
     em_memmove(self->buf + self->r + self->n, (uint8_t *)info.buf + off, k);
     self->n += k;
     if (self->em & EM_POLLIN) {
-        em_wake_loop(args[0], EM_POLLIN);  // the reader runs next round, without a poll
+        em_wake_loop(args[0], self->wake, EM_POLLIN);  // the reader runs next round, no poll
     }
     return MP_OBJ_NEW_SMALL_INT(k);
 }
@@ -155,7 +159,7 @@ static mp_int_t pipe_take(pipe_obj_t *self, mp_obj_t self_in, uint8_t *out, mp_i
     self->n -= k;
     self->r = self->n ? self->r + k : 0;
     if (self->em & EM_POLLOUT) {
-        em_wake_loop(self_in, EM_POLLOUT);
+        em_wake_loop(self_in, self->wake, EM_POLLOUT);
     }
     return k;
 }
@@ -196,7 +200,7 @@ static mp_obj_t pipe_close(mp_obj_t self_in) {
     if (!self->closed) {
         self->closed = true;
         if (self->em & EM_POLLIN) {
-            em_wake_loop(self_in, EM_POLLIN);
+            em_wake_loop(self_in, self->wake, EM_POLLIN);
         }
     }
     return mp_const_none;
