@@ -135,6 +135,12 @@ def run(until=None):
         raise RuntimeError("ember: the loop is already running; await, not run()")
     _stop = 1
     try:  # an exception that stops the loop (KeyboardInterrupt) leaves it enterable
+        if _cr is not None:  # ember's native module: this same loop, in C
+            h = None
+            if _sick:
+                from .diag import health as h
+            _cr(globals(), until, h)
+            return
         # Locals, not globals, on the per-event path (these objects are never rebound).
         rd = _rd
         wr = _wr
@@ -225,6 +231,17 @@ def run(until=None):
                                 _fault(e, fn)
     finally:
         _stop = 0
+
+
+# ember's native module (_ember, firmware/native), where installed or linked in, runs run()'s
+# loop in C on this module's own variables (it finds them in globals()), and its Pipes queue
+# into the ring without a Python call.
+try:
+    _cr = __import__("_ember")
+    _cr.bind(globals())
+    _cr = _cr.run
+except ImportError:
+    _cr = None
 
 
 def stop():

@@ -126,9 +126,6 @@ class Pipe(io.IOBase):
 # ember's native module (_ember, firmware/native) has the same Pipe in C, with its poll in C:
 # taken where it is installed or linked in.
 try:
-    import _ember
-
-    _ember.init(core.wake)
-    Pipe = _ember.Pipe  # noqa: F811
+    from _ember import Pipe  # noqa: F401, F811 - core bound it to the loop (core._cr)
 except ImportError:
     pass

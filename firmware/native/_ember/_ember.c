@@ -3,12 +3,15 @@
 // runtime takes these when `import _ember` works and its Python classes when not.
 //
 // What C buys: write/readinto/poll are C calls, not Python methods and a Python ioctl, and
-// Signal.set() is one store, safe from a hard IRQ. The loop's side of the protocol is the
-// same as for the Python streams: `_em` (the events the loop has handlers for, set by the
-// loop), `_qd` (events queued in its ready ring) and `_deliver(mask)`; a write that makes
-// the pipe readable, while the loop reads it, calls the loop's wake(pipe, POLLIN), which
-// init() hands over and each pipe keeps (so the GC sees it: natmod variables are not
-// scanned; between init() and a pipe, core's module holds it).
+// Signal.set() is one store, safe from a hard IRQ. And the loop itself: run() is core.run()'s
+// loop in C. bind() hands it core's globals, and it works on the same variables as the Python
+// code (the ready ring, the counters, the handler tables), so the two cannot disagree.
+//
+// The loop's side of the stream protocol is the same as for the Python streams: `_em` (the
+// events the loop has handlers for, set by the loop), `_qd` (events queued in its ready ring)
+// and `_deliver(mask)`. A write that makes the pipe readable, while the loop reads it, queues
+// the pipe in the ring (core.wake, done in C for the core bind() was given); each pipe keeps
+// that wake (so the GC sees it: natmod variables are not scanned).
 //
 // One source, built two ways: a native .mpy (the Makefile, `#ifdef MICROPY_ENABLE_DYNRUNTIME`)
 // or a user C module linked into the firmware (micropython.mk).
@@ -21,13 +24,21 @@
 #include "py/runtime.h"
 #include "py/stream.h"
 #endif
+#include "py/objlist.h"
+#include "py/objtuple.h"
+#include "py/smallint.h"
 
 #define EM_POLLIN (1)
 #define EM_POLLOUT (4)
 #define EM_OWN (128)  // core._OWN: the loop asks for it, ember's streams answer with it
 #define EM_EPIPE (32)
 
-mp_obj_t em_wake = MP_OBJ_NULL;  // core.wake, from init() (not static: natmod .bss must not be)
+// What bind() was given is kept hidden from the GC (a pointer's complement is no heap address):
+// natmod variables are GC roots on unix (all exec memory is scanned) and never freed, so a
+// plain pointer would keep a core, and all it holds, alive after its module was dropped.
+#define EM_HIDE(p) ((uintptr_t)(p) ^ ~(uintptr_t)0)
+#define EM_SHOW(type, h) ((type)((h) ^ ~(uintptr_t)0))
+uintptr_t em_wake_h;  // core.wake (hidden), from bind() (not static: natmod .bss must not be)
 
 // Both types begin with these fields, so that one attr handler serves both.
 typedef struct _em_stream_t {
@@ -40,7 +51,7 @@ typedef struct _pipe_obj_t {
     mp_obj_base_t base;
     mp_int_t em;
     mp_int_t qd;
-    mp_obj_t wake;  // the loop's wake, as init() gave it when this pipe was made: held here,
+    mp_obj_t wake;  // the loop's wake, as bind() gave it when this pipe was made: held here,
     // where the GC sees it (a natmod's own variables are not scanned)
     uint8_t *buf;
     mp_int_t size;
@@ -79,11 +90,322 @@ static void em_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     } else if (dest[1] != MP_OBJ_NULL) {
         *field = mp_obj_get_int(dest[1]);
         dest[0] = MP_OBJ_NULL;  // stored
+        if (attr == MP_QSTR__em && em_wake_h != 0
+            && mp_obj_get_type(self_in) == (const mp_obj_type_t *)&pipe_type) {
+            // The loop that sets _em is the one bound: its wake, held where the GC sees it
+            ((pipe_obj_t *)self)->wake = EM_SHOW(mp_obj_t, em_wake_h);
+        }
     }
 }
 
+// -- The loop (core.run() in C) ----------------------------------------------------------
+// bind(globals) finds core's variables in its module dict once; the loop then reads and
+// writes them in place (a store to a global rewrites its slot, so Python's changes are seen
+// at once). A slot moves only when the dict grows: every use checks the dict's table first.
+#define EM_QSIZE (16)
+#define EM_QMASK (15)
+#define EM_RD_EVENTS (25)  // POLLIN | POLLERR | POLLHUP run the reader
+#define EM_WR_EVENTS (28)  // POLLOUT | POLLERR | POLLHUP run the writer
+#define EM_POLL_EVERY_MS (8)
+#define EM_TICKS_MASK (MP_SMALL_INT_POSITIVE_MASK)  // time.ticks_ms() wraps at this + 1
+
+enum { G_QH, G_QN, G_TN, G_NH, G_STOP, G_WD, G_SICK, G_EVENTS, G_TM, G_FAULT, G_RD, G_WR,
+       G_QS, G_QE, G_IPOLL, G_TICKS, G_WAKE, G_N };
+
+typedef struct _em_core_t {
+    uintptr_t g;  // core's globals, hidden (core's module holds them; so does a Pipe's wake)
+    uintptr_t table;  // g's table when the slots were found, hidden
+    uint16_t slot[G_N];  // where in that table each variable is
+} em_core_t;
+
+#ifdef MICROPY_ENABLE_DYNRUNTIME
+// A natmod reaches the interpreter's nlr through its function table. The buffer is padded:
+// the firmware's nlr may save more registers (hard-float Cortex-M) than this build assumes.
+typedef struct { nlr_buf_t nlr; uintptr_t spare[16]; } em_nlr_t;
+#define EM_NLR_PUSH(b) (mp_fun_table.nlr_push(&(b)->nlr))
+#define EM_NLR_POP() (mp_fun_table.nlr_pop())
+#define EM_RAISE(e) (mp_fun_table.raise(e))
+#define EM_GETITER(o, buf) (mp_fun_table.getiter((o), (buf)), MP_OBJ_NULL)  // iterates in buf
+#define EM_ITERNEXT(it, buf) (mp_fun_table.iternext(buf))
+#define EM_CALL_METHOD(n, args) (mp_fun_table.call_method_n_kw((n), 0, (args)))
+#else
+typedef struct { nlr_buf_t nlr; } em_nlr_t;
+#define EM_NLR_PUSH(b) (nlr_push(&(b)->nlr))
+#define EM_NLR_POP() (nlr_pop())
+#define EM_RAISE(e) (nlr_raise(e))
+#define EM_GETITER(o, buf) (mp_getiter((o), (buf)))
+#define EM_ITERNEXT(it, buf) (mp_iternext(it))
+#define EM_CALL_METHOD(n, args) (mp_call_method_n_kw((n), 0, (args)))
+#endif
+
+em_core_t em_core;  // (natmod variables are not scanned: all it points to is in g)
+
+#define EM_G(i) (EM_SHOW(mp_map_elem_t *, em_core.table)[em_core.slot[i]].value)
+#define EM_INT(i) MP_OBJ_SMALL_INT_VALUE(EM_G(i))
+#define EM_SET_INT(i, v) (EM_G(i) = MP_OBJ_NEW_SMALL_INT(v))
+
+static uint16_t em_find(mp_map_t *map, qstr name) {
+    mp_obj_t key = MP_OBJ_NEW_QSTR(name);
+    for (size_t i = 0; i < map->alloc; i++) {
+        if (map->table[i].key == key) {
+            return i;
+        }
+    }
+    mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("_ember: not ember's core"));
+    return 0;
+}
+
+static void em_find_all(void) {
+    const qstr names[G_N] = {  // (a natmod's qstrs are known at load, not compile, time)
+        MP_QSTR__qh, MP_QSTR__qn, MP_QSTR__tn, MP_QSTR__nh, MP_QSTR__stop, MP_QSTR__wd,
+        MP_QSTR__sick, MP_QSTR_events, MP_QSTR__tm, MP_QSTR__fault, MP_QSTR__rd, MP_QSTR__wr,
+        MP_QSTR__qs, MP_QSTR__qe, MP_QSTR__ipoll, MP_QSTR_ticks_ms, MP_QSTR_wake,
+    };
+    mp_map_t *map = &EM_SHOW(mp_obj_dict_t *, em_core.g)->map;
+    for (size_t i = 0; i < G_N; i++) {
+        em_core.slot[i] = em_find(map, names[i]);
+    }
+    em_core.table = EM_HIDE(map->table);
+}
+
+// Call before touching a slot after anything that may have run Python code.
+static inline void em_fresh(void) {
+    if (EM_HIDE(EM_SHOW(mp_obj_dict_t *, em_core.g)->map.table) != em_core.table) {
+        em_find_all();
+    }
+}
+
+static inline mp_obj_t em_call1(mp_obj_t fn, mp_obj_t arg) {
+    return mp_call_function_n_kw(fn, 1, 0, &arg);
+}
+
+static mp_obj_t em_call_method(mp_obj_t obj, qstr name, size_t n_args, mp_obj_t *args) {
+    mp_obj_t call[4];
+    mp_load_method(obj, name, call);
+    for (size_t i = 0; i < n_args; i++) {
+        call[2 + i] = args[i];
+    }
+    return EM_CALL_METHOD(n_args, call);
+}
+
+// core.wake(s, ev) for ember's own C streams: the same as the Python function.
+static void em_enqueue(em_stream_t *s, mp_int_t ev) {
+    mp_int_t qn = EM_INT(G_QN);
+    if ((s->qd & ev) || qn >= EM_QSIZE) {
+        return;  // queued already, or full: poll will report it
+    }
+    s->qd |= ev;
+    mp_int_t i = (EM_INT(G_QH) + qn) & EM_QMASK;
+    ((mp_obj_list_t *)MP_OBJ_TO_PTR(EM_G(G_QS)))->items[i] = MP_OBJ_FROM_PTR(s);
+    mp_buffer_info_t qe;
+    mp_get_buffer_raise(EM_G(G_QE), &qe, MP_BUFFER_WRITE);
+    ((uint8_t *)qe.buf)[i] = ev | EM_OWN;
+    EM_SET_INT(G_QN, qn + 1);
+}
+
+static bool em_is_own_c(mp_obj_t s) {
+    const mp_obj_type_t *type = mp_obj_get_type(s);
+    return type == (const mp_obj_type_t *)&pipe_type || type == (const mp_obj_type_t *)&signal_type;
+}
+
+static mp_int_t em_deliver(mp_obj_t s, mp_int_t ev);  // by stream kind, below
+
+// bind(globals): core's module dict, whose loop run() runs from now on.
+static mp_obj_t em_bind(mp_obj_t g) {
+    em_core.g = EM_HIDE(MP_OBJ_TO_PTR(g));
+    em_find_all();
+    em_wake_h = EM_HIDE(EM_G(G_WAKE));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(em_bind_obj, em_bind);
+
+// Exceptions a handler raises that the loop reports and survives: Exception and below.
+static bool em_is_exception(mp_obj_t exc) {
+    const mp_obj_type_t *type = mp_obj_get_type(exc);
+    const mp_obj_type_t *base = (const mp_obj_type_t *)&mp_type_Exception;
+    for (int depth = 0; type != NULL && depth < 32; depth++) {
+        if (type == base) {
+            return true;
+        }
+        const void *parent = MP_OBJ_TYPE_GET_SLOT_OR_NULL(type, parent);
+        if (parent != NULL && ((mp_obj_base_t *)parent)->type != &mp_type_type) {
+            return true;  // several bases (a tuple): a user class; the loop reports it
+        }
+        type = parent;
+    }
+    return false;
+}
+
+
+// fn(s), isolated: an Exception goes to core._fault(e, fn); anything else stops the loop.
+static void em_dispatch(mp_obj_t fn, mp_obj_t s) {
+    em_fresh();
+    if (EM_G(G_WD) != MP_OBJ_NEW_SMALL_INT(0)) {
+        mp_obj_t args[2] = { fn, s };
+        em_call_method(EM_G(G_TM), MP_QSTR_call, 2, args);  // timed: the watchdog's timers
+        return;
+    }
+    mp_obj_t events = EM_G(G_EVENTS);
+    if (mp_obj_is_small_int(events) && MP_OBJ_SMALL_INT_VALUE(events) < MP_SMALL_INT_MAX) {
+        EM_G(G_EVENTS) = MP_OBJ_NEW_SMALL_INT(MP_OBJ_SMALL_INT_VALUE(events) + 1);
+    } else {
+        EM_G(G_EVENTS) = mp_binary_op(MP_BINARY_OP_ADD, events, MP_OBJ_NEW_SMALL_INT(1));
+    }
+    em_nlr_t buf;
+    if (EM_NLR_PUSH(&buf) == 0) {
+        em_call1(fn, s);
+        EM_NLR_POP();
+    } else {
+        mp_obj_t exc = MP_OBJ_FROM_PTR(buf.nlr.ret_val);
+        if (!em_is_exception(exc)) {
+            EM_RAISE(exc);  // KeyboardInterrupt, SystemExit: not the loop's to keep
+        }
+        em_fresh();
+        mp_obj_t args[2] = { exc, fn };
+        mp_call_function_n_kw(EM_G(G_FAULT), 2, 0, args);
+    }
+}
+
+static mp_obj_t em_lookup(mp_obj_t table, mp_obj_t s) {
+    #ifdef MICROPY_ENABLE_DYNRUNTIME
+    // No map lookup in a natmod's table: find the key by identity (a stream's equality).
+    mp_map_t *map = &((mp_obj_dict_t *)MP_OBJ_TO_PTR(table))->map;
+    for (size_t i = 0; i < map->alloc; i++) {
+        if (map->table[i].key == s) {
+            return map->table[i].value;
+        }
+    }
+    return mp_const_none;
+    #else
+    mp_map_elem_t *elem = mp_map_lookup(&((mp_obj_dict_t *)MP_OBJ_TO_PTR(table))->map, s,
+        MP_MAP_LOOKUP);
+    return elem == NULL ? mp_const_none : elem->value;
+    #endif
+}
+
+// run(globals, until, health): core.run()'s loop, for the core whose globals these are
+// (core.run() keeps the rest: the nested-run check, _stop's reset). health is diag.health
+// while this boot is still counted, else None.
+static mp_obj_t em_run(mp_obj_t g, mp_obj_t until, mp_obj_t health) {
+    if (EM_HIDE(MP_OBJ_TO_PTR(g)) != em_core.g) {
+        em_bind(g);  // another ember was imported since: this one runs now
+    }
+    em_fresh();
+    mp_obj_t rd = EM_G(G_RD);
+    mp_obj_t wr = EM_G(G_WR);
+    mp_obj_t ipoll = EM_G(G_IPOLL);
+    mp_obj_t ticks = EM_G(G_TICKS);
+    mp_obj_list_t *qs = MP_OBJ_TO_PTR(EM_G(G_QS));
+    mp_buffer_info_t qe_info;
+    mp_get_buffer_raise(EM_G(G_QE), &qe_info, MP_BUFFER_WRITE);
+    uint8_t *qe = qe_info.buf;
+    mp_int_t last = MP_OBJ_SMALL_INT_VALUE(mp_call_function_n_kw(ticks, 0, 0, NULL));
+    for (;;) {
+        em_fresh();
+        if (EM_INT(G_STOP) >= 2) {
+            break;
+        }
+        if (until != mp_const_none && mp_obj_is_true(mp_load_attr(until, MP_QSTR_done))) {
+            break;
+        }
+        mp_int_t t = -1;  // poll timeout: none while no timer is armed
+        if (EM_G(G_TN) != MP_OBJ_NEW_SMALL_INT(0)) {
+            t = mp_obj_get_int(em_call_method(EM_G(G_TM), MP_QSTR_step, 0, NULL));
+            em_fresh();
+        }
+        if (EM_G(G_QN) != MP_OBJ_NEW_SMALL_INT(0) || t == 0) {
+            mp_int_t now = MP_OBJ_SMALL_INT_VALUE(mp_call_function_n_kw(ticks, 0, 0, NULL));
+            if (EM_G(G_NH) != MP_OBJ_NEW_SMALL_INT(0)
+                && ((now - last) & EM_TICKS_MASK) >= EM_POLL_EVERY_MS) {
+                t = 0;
+                last = now;
+            } else {
+                t = -2;
+            }
+        } else if (EM_G(G_NH) == MP_OBJ_NEW_SMALL_INT(0) && t < 0) {
+            break;  // idle: nothing can happen any more
+        }
+        if (t > -2 && health != mp_const_none && mp_obj_is_true(EM_G(G_SICK))) {
+            t = mp_obj_get_int(em_call1(health, MP_OBJ_NEW_SMALL_INT(t)));
+            em_fresh();
+        }
+        mp_obj_t s0 = MP_OBJ_NULL;
+        mp_int_t e0 = 0;
+        if (t > -2) {
+            // As in Python: copy into the ring, dispatch after the iteration.
+            mp_obj_iter_buf_t iter;
+            mp_obj_t it = EM_GETITER(em_call1(ipoll, MP_OBJ_NEW_SMALL_INT(t)), &iter);
+            (void)it;
+            mp_obj_t item;
+            while ((item = EM_ITERNEXT(it, &iter)) != MP_OBJ_STOP_ITERATION) {
+                mp_obj_tuple_t *pair = MP_OBJ_TO_PTR(item);
+                mp_int_t qn = EM_INT(G_QN);
+                if (s0 == MP_OBJ_NULL && qn == 0) {
+                    s0 = pair->items[0];
+                    e0 = MP_OBJ_SMALL_INT_VALUE(pair->items[1]);
+                } else if (qn >= EM_QSIZE) {
+                    break;  // level-triggered: the rest is reported next time
+                } else {
+                    mp_int_t i = (EM_INT(G_QH) + qn) & EM_QMASK;
+                    qs->items[i] = pair->items[0];
+                    qe[i] = MP_OBJ_SMALL_INT_VALUE(pair->items[1]);
+                    EM_SET_INT(G_QN, qn + 1);
+                }
+            }
+        }
+        // Dispatch s0, then what is queued now; entries queued meanwhile wait for the next round.
+        mp_int_t n = EM_INT(G_QN);
+        for (;;) {
+            em_fresh();
+            if (EM_INT(G_STOP) >= 2) {
+                break;
+            }
+            mp_obj_t s;
+            mp_int_t ev;
+            if (s0 != MP_OBJ_NULL) {
+                s = s0;
+                ev = e0;
+                s0 = MP_OBJ_NULL;
+            } else if (n) {
+                n--;
+                mp_int_t i = EM_INT(G_QH);
+                s = qs->items[i];
+                ev = qe[i];
+                qs->items[i] = mp_const_none;
+                EM_SET_INT(G_QH, (i + 1) & EM_QMASK);
+                EM_SET_INT(G_QN, EM_INT(G_QN) - 1);
+            } else {
+                break;
+            }
+            if (ev & EM_OWN) {
+                ev = em_deliver(s, ev);  // another handler may have drained it since
+            }
+            if (ev & EM_RD_EVENTS) {
+                mp_obj_t fn = em_lookup(rd, s);
+                if (fn != mp_const_none) {
+                    em_dispatch(fn, s);
+                }
+            }
+            if (ev & EM_WR_EVENTS) {
+                mp_obj_t fn = em_lookup(wr, s);
+                if (fn != mp_const_none) {
+                    em_dispatch(fn, s);
+                }
+            }
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(em_run_obj, em_run);
+
 static void em_wake_loop(mp_obj_t self, mp_obj_t wake, mp_int_t ev) {
-    if (wake != MP_OBJ_NULL) {
+    if (wake == MP_OBJ_NULL) {
+        return;
+    }
+    if (EM_HIDE(wake) == em_wake_h) {  // this pipe's core is bound (its wake keeps it alive)
+        em_fresh();
+        em_enqueue(MP_OBJ_TO_PTR(self), ev);  // the loop's wake, without a Python call
+    } else {
         mp_obj_t args[2] = { self, MP_OBJ_NEW_SMALL_INT(ev) };
         mp_call_function_n_kw(wake, 2, 0, args);
     }
@@ -106,7 +428,7 @@ static mp_obj_t pipe_make_new(const mp_obj_type_t *type, size_t n_args, size_t n
         mp_raise_ValueError(MP_ERROR_TEXT("size must be at least 1"));
     }
     pipe_obj_t *self = mp_obj_malloc(pipe_obj_t, type);
-    self->wake = em_wake;
+    self->wake = MP_OBJ_NULL;  // set with _em: by the loop that reads the pipe
     self->buf = m_new(uint8_t, size);  // reachable from self: the GC keeps it
     self->size = size;
     self->em = self->qd = self->r = self->n = 0;
@@ -281,12 +603,25 @@ static const mp_stream_p_t signal_stream_p = {
     .ioctl = signal_ioctl,
 };
 
-// init(wake): the loop's wake(stream, ev), which a Pipe calls as the Python one does.
-static mp_obj_t em_init(mp_obj_t wake) {
-    em_wake = wake;
-    return mp_const_none;
+// The loop's check just before it runs a handler of one of ember's own streams: clear what
+// was queued, return what is ready now (C streams directly; Python ones by their methods).
+static mp_int_t em_deliver(mp_obj_t s, mp_int_t ev) {
+    if (em_is_own_c(s)) {
+        em_stream_t *own = MP_OBJ_TO_PTR(s);
+        own->qd &= ~ev;
+        if (mp_obj_get_type(s) == (const mp_obj_type_t *)&pipe_type) {
+            return pipe_ready(MP_OBJ_TO_PTR(s), ev);
+        }
+        signal_obj_t *sig = MP_OBJ_TO_PTR(s);
+        mp_int_t ready = sig->flag ? (ev & EM_POLLIN) : 0;
+        sig->flag = false;
+        return ready;
+    }
+    mp_int_t qd = mp_obj_get_int(mp_load_attr(s, MP_QSTR__qd));
+    mp_store_attr(s, MP_QSTR__qd, MP_OBJ_NEW_SMALL_INT(qd & ~ev));
+    mp_obj_t mask = MP_OBJ_NEW_SMALL_INT(ev);
+    return mp_obj_get_int(em_call_method(s, MP_QSTR__deliver, 1, &mask));
 }
-static MP_DEFINE_CONST_FUN_OBJ_1(em_init_obj, em_init);
 
 #ifdef MICROPY_ENABLE_DYNRUNTIME
 mp_map_elem_t pipe_locals_table[5];
@@ -324,7 +659,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
 
     mp_store_global(MP_QSTR_Pipe, MP_OBJ_FROM_PTR(&pipe_type));
     mp_store_global(MP_QSTR_Signal, MP_OBJ_FROM_PTR(&signal_type));
-    mp_store_global(MP_QSTR_init, MP_OBJ_FROM_PTR(&em_init_obj));
+    mp_store_global(MP_QSTR_bind, MP_OBJ_FROM_PTR(&em_bind_obj));
+    mp_store_global(MP_QSTR_run, MP_OBJ_FROM_PTR(&em_run_obj));
 
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -356,7 +692,8 @@ static const mp_rom_map_elem_t em_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__ember) },
     { MP_ROM_QSTR(MP_QSTR_Pipe), MP_ROM_PTR(&pipe_type) },
     { MP_ROM_QSTR(MP_QSTR_Signal), MP_ROM_PTR(&signal_type) },
-    { MP_ROM_QSTR(MP_QSTR_init), MP_ROM_PTR(&em_init_obj) },
+    { MP_ROM_QSTR(MP_QSTR_bind), MP_ROM_PTR(&em_bind_obj) },
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&em_run_obj) },
 };
 static MP_DEFINE_CONST_DICT(em_module_globals, em_module_globals_table);
 
