@@ -40,6 +40,8 @@ _POLLIN = const(1)
 _K = const(32)  # readers and timers registered to measure their cost (8 on a small heap)
 _RUNS = const(5)  # timed runs per implementation, after one warm-up; the best counts
 _HOST = "127.0.0.1"
+_LAT_SAMPLES = const(50)  # writes timed for the Pipe latency figures
+_LAT_BUF = bytearray(16)
 
 # Run from a checkout (micropython firmware/bench/bench_loop.py): put firmware/ on sys.path,
 # after the script's own directory, where a pushed ember package is found first.
@@ -278,6 +280,54 @@ def _asyncio_pingpong(Pipe, n):
     return dt[0]
 
 
+def _median(values):
+    values.sort()
+    return values[len(values) // 2]
+
+
+def _pipe_latency(ember, Pipe, samples=_LAT_SAMPLES):
+    # Microseconds from a Pipe write to its reader running, median of `samples`:
+    # - "loop": the write made inside the loop (a timer callback, every 2 ms);
+    # - "irq": the write made by a machine.Timer callback (a soft IRQ) while the loop waits
+    #   in poll with nothing else to do; None where the board has no machine.Timer.
+    p = Pipe(16)
+    lat = []
+    t0 = [0]
+
+    def on_read(s):
+        now = time.ticks_us()
+        s.readinto(_LAT_BUF)
+        lat.append(time.ticks_diff(now, t0[0]))
+        if len(lat) >= samples:
+            ember.stop()
+
+    def write(_):
+        t0[0] = time.ticks_us()
+        p.write(b"x")
+
+    ember.set_read_handler(p, on_read)
+    h = ember.set_interval(write, 2)
+    ember.run()
+    ember.clear_interval(h)
+    loop_us = _median(lat)
+    irq_us = None
+    try:
+        from machine import Timer
+    except ImportError:
+        Timer = None
+    if Timer is not None:
+        lat.clear()
+        timer = Timer(-1, mode=Timer.PERIODIC, period=3, callback=write)
+        try:
+            ember.run()
+        finally:
+            timer.deinit()
+        irq_us = _median(lat)
+    ember.set_read_handler(p, None)
+    p.close()
+    return loop_us, irq_us
+
+
 def _poll_cost(Pipe):
     # Microseconds per ipoll(0) with both ends of the transport registered and ready.
     t = _open(Pipe)
@@ -383,6 +433,7 @@ def run(n=1000):
     raw_eps = events * 1000000 / t_raw
     alloc_per_event = alloc / (_RUNS * events)
     poll_us = _poll_cost(Pipe)
+    lat_loop_us, lat_irq_us = _pipe_latency(ember, Pipe)
 
     gc.collect()
     result = {
@@ -400,6 +451,8 @@ def run(n=1000):
         "round_trips": n,
         "timed_runs": _RUNS,
         "poll_us": round(poll_us, 1),
+        "pipe_latency_us": lat_loop_us,
+        "pipe_irq_latency_us": lat_irq_us,
         "micropython_version": ".".join(str(v) for v in sys.implementation.version[:3]),
         "heap_bytes": gc.mem_alloc() + gc.mem_free(),
     }

@@ -66,7 +66,9 @@ def run_loop_bench(port: str | None = None, board: str | None = None,
 # What the `native` object holds: the same keys as the top level's for ember's own figures.
 NATIVE_KEYS = {"ember_events_per_s": "events_per_s", "ratio_vs_raw_poll": "ratio_vs_raw_poll",
                "ratio_vs_asyncio": "ratio_vs_asyncio",
-               "alloc_bytes_per_event": "alloc_bytes_per_event", "transport": "transport"}
+               "alloc_bytes_per_event": "alloc_bytes_per_event", "transport": "transport",
+               "pipe_latency_us": "pipe_latency_us",
+               "pipe_irq_latency_us": "pipe_irq_latency_us"}
 
 
 def _run_bench(link: Link, round_trips: int) -> dict[str, object]:

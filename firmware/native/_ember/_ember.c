@@ -138,7 +138,8 @@ typedef struct { nlr_buf_t nlr; } em_nlr_t;
 #define EM_CALL_METHOD(n, args) (mp_call_method_n_kw((n), 0, (args)))
 #endif
 
-em_core_t em_core;  // (natmod variables are not scanned: all it points to is in g)
+em_core_t em_core;
+mp_obj_t em_sleep_ms = MP_OBJ_NULL;  // time.sleep_ms (built in: not in the heap)
 
 #define EM_G(i) (EM_SHOW(mp_map_elem_t *, em_core.table)[em_core.slot[i]].value)
 #define EM_INT(i) MP_OBJ_SMALL_INT_VALUE(EM_G(i))
@@ -215,6 +216,13 @@ static mp_obj_t em_bind(mp_obj_t g) {
     em_core.g = EM_HIDE(MP_OBJ_TO_PTR(g));
     em_find_all();
     em_wake_h = EM_HIDE(EM_G(G_WAKE));
+    #ifdef MICROPY_ENABLE_DYNRUNTIME
+    if (em_sleep_ms == MP_OBJ_NULL) {
+        mp_obj_t time = mp_fun_table.import_name(MP_QSTR_time, mp_const_none,
+            MP_OBJ_NEW_SMALL_INT(0));
+        em_sleep_ms = mp_load_attr(time, MP_QSTR_sleep_ms);
+    }
+    #endif
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(em_bind_obj, em_bind);
@@ -535,10 +543,30 @@ static mp_obj_t pipe_deliver(mp_obj_t self_in, mp_obj_t mask) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(pipe_deliver_obj, pipe_deliver);
 
+// Called by a poll that finds one of these streams not ready: run the callbacks scheduled
+// meanwhile (a soft IRQ's, a machine.Timer's) first, as the VM does when a Python ioctl runs.
+// Without it, on the unix port a write such a callback makes is seen a poll period (1 ms)
+// late: the port's poll runs them only after checking the streams, then sleeps.
+static void em_run_pending(void) {
+    #ifdef MICROPY_ENABLE_DYNRUNTIME
+    if (em_sleep_ms != MP_OBJ_NULL) {
+        em_call1(em_sleep_ms, MP_OBJ_NEW_SMALL_INT(0));  // on unix: mp_handle_pending(true)
+    }
+    #elif MICROPY_ENABLE_SCHEDULER
+    if (MP_STATE_VM(sched_state) == MP_SCHED_PENDING) {
+        mp_handle_pending(MP_HANDLE_PENDING_CALLBACKS_AND_EXCEPTIONS);
+    }
+    #endif
+}
+
 static mp_uint_t pipe_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, int *errcode) {
     pipe_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (request == MP_STREAM_POLL) {
         mp_int_t ev = pipe_ready(self, arg);
+        if (!ev) {
+            em_run_pending();
+            ev = pipe_ready(self, arg);
+        }
         return ev ? (ev | (arg & EM_OWN)) : 0;
     }
     if (request == MP_STREAM_CLOSE) {
@@ -593,6 +621,9 @@ static MP_DEFINE_CONST_FUN_OBJ_2(signal_deliver_obj, signal_deliver);
 static mp_uint_t signal_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, int *errcode) {
     signal_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (request == MP_STREAM_POLL) {
+        if (!self->flag) {
+            em_run_pending();
+        }
         return (self->flag && (arg & EM_POLLIN)) ? (EM_POLLIN | (arg & EM_OWN)) : 0;
     }
     *errcode = MP_EINVAL;
