@@ -141,6 +141,38 @@ def test_qemu_runs_without_semihosting_and_a_semihosting_call_reaches_no_file(
     assert not target.exists()
 
 
+def test_machine_timer_runs_soft_and_hard_callbacks_and_a_soft_reset_stops_it(
+        qemu: VirtualBoard) -> None:
+    # The board's soft timers run off the SysTick: periodic, one-shot, hard (in the
+    # interrupt, heap locked), kept alive through collections by the timers' own list.
+    code = (
+        "import gc, machine, micropython, time\n"
+        "ticks = []\n"
+        "t = machine.Timer(-1, mode=machine.Timer.PERIODIC, period=5,"
+        " callback=lambda t: ticks.append(time.ticks_ms()))\n"
+        "del t\n"  # held by the timers' list alone: collections must keep it
+        "start = time.ticks_ms()\n"
+        "while len(ticks) < 10 and time.ticks_diff(time.ticks_ms(), start) < 2000:\n"
+        "    gc.collect()\n"
+        "    machine.idle()\n"
+        "hard = [0]\n"
+        "def on_hard(t):\n"
+        "    hard[0] += 1\n"
+        "h = machine.Timer(-1, mode=machine.Timer.ONE_SHOT, period=2, callback=on_hard,"
+        " hard=True)\n"
+        "time.sleep_ms(20)\n"
+        "gaps = [time.ticks_diff(b, a) for a, b in zip(ticks, ticks[1:])]\n"
+        "print(len(ticks) >= 10, min(gaps[:9]) >= 4, max(gaps[:9]) <= 20, hard[0])\n"
+    )
+    with Link(qemu.port) as link:
+        out = link.exec(code, timeout=30).decode().strip()
+        assert out == "True True True 1", out
+        link.raw_repl(soft_reset=True)  # the periodic timer is still armed: a reset ends it
+        after = link.exec("import time\nn = len(ticks) if 'ticks' in globals() else -1\n"
+                          "time.sleep_ms(30)\nprint(n)", timeout=30).decode().strip()
+    assert after == "-1"  # a fresh heap, and nothing fired into the old one
+
+
 def test_flash_firmware_swaps_the_elf_and_keeps_the_flash(qemu: VirtualBoard) -> None:
     profile = load_profile(QEMU_BOARD)
     bare = qemu_firmware.build(profile, micropython_source.resolve(None), runtime=False).image

@@ -38,5 +38,8 @@ typedef struct {
 
 void ember_uart_init(void);
 void ember_uart1_rx_irq(void);
+// Sets vector `index` of the board's vector table (in RAM: board_uart.c); returns the old one.
+void (*ember_vector_set(int index, void (*handler)(void)))(void);
+void ember_timer_init(void);  // machine.Timer (board_timer.c)
 
 #endif

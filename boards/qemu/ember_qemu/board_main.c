@@ -18,6 +18,7 @@
 #include "shared/readline/readline.h"
 #include "shared/runtime/gchelper.h"
 #include "shared/runtime/pyexec.h"
+#include "shared/runtime/softtimer.h"
 
 #include "board.h"
 
@@ -58,6 +59,7 @@ int __wrap_main(int argc, char **argv) {
     mp_cstack_init_with_sp_here(10240);
     gc_init(ember_heap, (char *)ember_heap + sizeof(ember_heap));
     ember_uart_init();
+    ember_timer_init();
 
     for (;;) {
         mp_init();
@@ -87,6 +89,7 @@ int __wrap_main(int argc, char **argv) {
         }
 
         mp_printf(&mp_plat_print, "MPY: soft reboot\n");
+        soft_timer_deinit();  // the timers in the heap go with it
         gc_sweep_all();
         mp_deinit();
     }

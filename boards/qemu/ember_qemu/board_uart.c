@@ -86,6 +86,13 @@ void ember_uart_init(void) {
     ember_rx_irq_on();
 }
 
+void (*ember_vector_set(int index, void (*handler)(void)))(void) {
+    void (*old)(void) = (void (*)(void))ember_vectors[index];
+    ember_vectors[index] = (uint32_t)handler;
+    __asm volatile ("dsb; isb");
+    return old;
+}
+
 static int ember_rx_take(void) {
     if (rx_head == rx_tail) {
         return -1;

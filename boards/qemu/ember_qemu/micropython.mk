@@ -24,3 +24,12 @@ SRC_USERMOD_LIB_C += shared/timeutils/timeutils.c
 # machine.UART(1): the board's second UART (board_machine_uart.c).
 CFLAGS_USERMOD += -DMICROPY_PY_MACHINE_UART=1
 CFLAGS_USERMOD += '-DMICROPY_PY_MACHINE_UART_INCLUDEFILE="$(EMBER_QEMU_DIR)/board_machine_uart.c"'
+# machine.Timer: MicroPython's soft timers off the 1 ms SysTick (board_timer.c). The soft
+# timers' critical sections mask interrupts (PRIMASK saved and restored).
+SRC_USERMOD_C += $(EMBER_QEMU_DIR)/board_timer.c
+SRC_USERMOD_LIB_C += shared/runtime/softtimer.c shared/runtime/mpirq.c
+CFLAGS_USERMOD += -DMICROPY_PY_MACHINE_TIMER=1
+CFLAGS_USERMOD += '-DMICROPY_PY_MACHINE_EXTRA_GLOBALS={ MP_ROM_QSTR(MP_QSTR_Timer), MP_ROM_PTR(&machine_timer_type) },'
+CFLAGS_USERMOD += '-DMICROPY_PY_PENDSV_ENTER=uint32_t ember_primask; __asm__ volatile ("mrs %0, primask; cpsid i" : "=r" (ember_primask))'
+CFLAGS_USERMOD += '-DMICROPY_PY_PENDSV_EXIT=__asm__ volatile ("msr primask, %0" : : "r" (ember_primask))'
+LDFLAGS_USERMOD += -Wl,--wrap=gc_collect_end
