@@ -69,7 +69,8 @@ NATIVE_KEYS = {"ember_events_per_s": "events_per_s", "ratio_vs_raw_poll": "ratio
                "alloc_bytes_per_event": "alloc_bytes_per_event", "transport": "transport",
                "pipe_latency_us": "pipe_latency_us",
                "pipe_irq_latency_us": "pipe_irq_latency_us",
-               "import_bytes": "import_bytes", "first_use_bytes": "first_use_bytes"}
+               "import_bytes": "import_bytes", "first_use_bytes": "first_use_bytes",
+               "raw_poll_ceiling": "raw_poll_ceiling"}
 
 
 def _run_bench(link: Link, round_trips: int) -> dict[str, object]:

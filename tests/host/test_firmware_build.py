@@ -86,8 +86,15 @@ def test_bench_script_pushed_beside_mpy_package(mpy_dir: Path, tmp_path: Path) -
         "micropython_version",
         "heap_bytes",
         "transport",
+        "pipe_latency_us",
+        "pipe_irq_latency_us",
+        "io_us_per_event",
+        "poll_one_us",
+        "raw_poll_ceiling",
     ):
         assert key in result, key
+    assert result["pipe_latency_us"] >= 0  # (its size is a benchmark's, not a test's)
+    assert result["raw_poll_ceiling"] > 0 and result["io_us_per_event"] > 0
     assert result["transport"] == "socket"  # the unix port has sockets: loopback TCP
     assert result["alloc_bytes_per_event"] <= 0.1
     assert 0 < result["import_bytes"] <= 2500
