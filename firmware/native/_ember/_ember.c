@@ -229,19 +229,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(em_bind_obj, em_bind);
 
 // Exceptions a handler raises that the loop reports and survives: Exception and below.
 static bool em_is_exception(mp_obj_t exc) {
-    const mp_obj_type_t *type = mp_obj_get_type(exc);
-    const mp_obj_type_t *base = (const mp_obj_type_t *)&mp_type_Exception;
-    for (int depth = 0; type != NULL && depth < 32; depth++) {
-        if (type == base) {
-            return true;
-        }
-        const void *parent = MP_OBJ_TYPE_GET_SLOT_OR_NULL(type, parent);
-        if (parent != NULL && ((mp_obj_base_t *)parent)->type != &mp_type_type) {
-            return true;  // several bases (a tuple): a user class; the loop reports it
-        }
-        type = parent;
-    }
-    return false;
+    return mp_obj_is_true(mp_binary_op(MP_BINARY_OP_EXCEPTION_MATCH, exc,
+        MP_OBJ_FROM_PTR(&mp_type_Exception)));
 }
 
 
@@ -316,6 +305,7 @@ static mp_obj_t em_run(mp_obj_t g, mp_obj_t until, mp_obj_t health) {
         if (until != mp_const_none && mp_obj_is_true(mp_load_attr(until, MP_QSTR_done))) {
             break;
         }
+        em_fresh();  // (a property may have run Python)
         mp_int_t t = -1;  // poll timeout: none while no timer is armed
         if (EM_G(G_TN) != MP_OBJ_NEW_SMALL_INT(0)) {
             t = mp_obj_get_int(em_call_method(EM_G(G_TM), MP_QSTR_step, 0, NULL));
@@ -344,6 +334,7 @@ static mp_obj_t em_run(mp_obj_t g, mp_obj_t until, mp_obj_t health) {
             mp_obj_iter_buf_t iter;
             mp_obj_t it = EM_GETITER(em_call1(ipoll, MP_OBJ_NEW_SMALL_INT(t)), &iter);
             (void)it;
+            em_fresh();  // the poll ran Python ioctls and scheduled callbacks
             mp_obj_t item;
             while ((item = EM_ITERNEXT(it, &iter)) != MP_OBJ_STOP_ITERATION) {
                 mp_obj_tuple_t *pair = MP_OBJ_TO_PTR(item);
@@ -563,7 +554,7 @@ static mp_uint_t pipe_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, 
     pipe_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (request == MP_STREAM_POLL) {
         mp_int_t ev = pipe_ready(self, arg);
-        if (!ev) {
+        if (!ev && (arg & EM_OWN)) {  // (only ember's own poller: not mid another's)
             em_run_pending();
             ev = pipe_ready(self, arg);
         }
@@ -621,7 +612,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(signal_deliver_obj, signal_deliver);
 static mp_uint_t signal_ioctl(mp_obj_t self_in, mp_uint_t request, uintptr_t arg, int *errcode) {
     signal_obj_t *self = MP_OBJ_TO_PTR(self_in);
     if (request == MP_STREAM_POLL) {
-        if (!self->flag) {
+        if (!self->flag && (arg & EM_OWN)) {
             em_run_pending();
         }
         return (self->flag && (arg & EM_POLLIN)) ? (EM_POLLIN | (arg & EM_OWN)) : 0;
