@@ -54,6 +54,13 @@ def coordinator_address(explicit: str | None = None) -> tuple[str, str]:
     return DEFAULT_COORDINATOR, f"labgrid's default; set ${COORDINATOR_ENV}"
 
 
+def grpc_target(address: str) -> str:
+    """HOST[:PORT] as gRPC wants it, the port defaulting to labgrid's (as labgrid-client)."""
+    from labgrid.util.proxy import proxymanager
+
+    return str(proxymanager.get_grpc_address(address, default_port=20408))
+
+
 class Coordinator:
     """`with Coordinator(address) as coordinator:` a connected session with the places and
     resources the coordinator knows; closed at the end. Constructing it does no I/O."""
@@ -69,10 +76,8 @@ class Coordinator:
     # -- connection ----------------------------------------------------------------------
     def __enter__(self) -> Coordinator:
         client = _client_module()
-        from labgrid.util.proxy import proxymanager
-
         self._loop = asyncio.new_event_loop()
-        target = proxymanager.get_grpc_address(self.address, default_port=20408)
+        target = grpc_target(self.address)
         # gRPC's aio channel belongs to the loop running when it is made: made inside ours
         self._session = self._loop.run_until_complete(_make_session(client, target))
         try:

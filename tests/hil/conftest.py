@@ -34,6 +34,20 @@ def mpremote(port: str, *args: str, timeout: float = COMMAND_TIMEOUT_S,
     return result
 
 
+@pytest.fixture(autouse=True)
+def _local_boards_only_when_local(request: pytest.FixtureRequest) -> None:
+    """With --ember-labgrid the board under test is a remote place: a test that starts its
+    own virtual boards (their supervisor, ptys, power cuts) is skipped; a test on the
+    plugin's `board` fixture runs on the place."""
+    if not request.config.getoption("ember_labgrid"):
+        return
+    on_plugin_board = ("board" in request.fixturenames
+                       and getattr(request.module, "board", None) is None)
+    if not on_plugin_board:
+        pytest.skip("starts local virtual boards: --ember-labgrid runs only tests on the "
+                    "place's board")
+
+
 @pytest.fixture
 def board_name(request: pytest.FixtureRequest) -> str:
     """The profile the suite runs on: --ember-board (default rp2-pico)."""
