@@ -11,6 +11,7 @@ thin synchronous wrapper, not any of the protocol.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Coroutine
 from types import TracebackType
@@ -21,6 +22,15 @@ from host_tools.farm.errors import LABGRID_HINT, LabgridMissing, NoCoordinator
 COORDINATOR_ENV = "LG_COORDINATOR"
 DEFAULT_COORDINATOR = "127.0.0.1:20408"  # labgrid's own default
 CALL_TIMEOUT_S = 10.0
+
+
+def _not_from_labgrid_client(record: logging.LogRecord) -> bool:
+    """labgrid's client logs a refused connection on the root logger before it raises;
+    ember says it once, as NoCoordinator."""
+    return "labgrid" not in record.pathname or record.levelno >= logging.CRITICAL
+
+
+logging.getLogger().addFilter(_not_from_labgrid_client)
 
 
 def labgrid_installed() -> bool:

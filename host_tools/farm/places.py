@@ -124,3 +124,19 @@ def release(coordinator: Coordinator, names: list[str]) -> list[str]:
         except (Refused, FarmError) as error:
             failed.append(f"{name} ({error})")
     return failed
+
+
+def hold_one(pattern: str, address: str | None = None) -> tuple[PlaceInfo, str]:
+    """`ember --labgrid PLACE`: acquires the first free place matching `pattern`; returns
+    it and the coordinator's address (for `let_go`)."""
+    from host_tools.farm.coordinator import coordinator_address
+
+    where, source = coordinator_address(address)
+    with Coordinator(where, source=source) as coordinator:
+        return acquire_free(coordinator, pattern, 1)[0], where
+
+
+def let_go(place: PlaceInfo, address: str) -> list[str]:
+    """Releases a place `hold_one` acquired; returns what could not be released."""
+    with Coordinator(address) as coordinator:
+        return release(coordinator, [place.name])

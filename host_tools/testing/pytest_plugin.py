@@ -15,7 +15,7 @@ import pytest
 
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import DeviceError, EmberError
-from host_tools.install.runtime import RUNTIME_DEST
+from host_tools.install.runtime import RUNTIME_DEST, runtime_frozen
 from host_tools.paths import RUNTIME_DIR
 from host_tools.sim.wire import Wire
 from host_tools.testing import labgrid_places
@@ -107,6 +107,7 @@ class EmberSession:
         self._transcripts: Path | None = None
         self._module_board: tuple[Path, Board] | None = None  # a heapsize= module's board
         self._states: list[Path] = []  # flash images of those boards, removed at the end
+        self._frozen: dict[Board, bool] = {}
 
     @property
     def timeout(self) -> float:
@@ -214,6 +215,12 @@ class EmberSession:
         board = self.virtual(label, heap, state_dir=state, frozen_runtime=frozen_runtime)
         board.installed |= installed
         return board
+
+    def frozen(self, board: Board) -> bool:
+        """Whether the board's firmware has ember frozen in (asked once per board)."""
+        if board not in self._frozen:
+            self._frozen[board] = runtime_frozen(board.link)
+        return self._frozen[board]
 
     def module_name(self, path: Path) -> str:
         """A test module's name on the board: its own, unless another module has it."""
@@ -395,6 +402,9 @@ class DeviceTest(pytest.Item):
         self._board = session.board_for(self.path)
         _use(self, self._board)
         self._board.ready()
+        if session.remote and module_package(self.path) == "mpy" and session.frozen(self._board):
+            pytest.skip("package=mpy tests the runtime installed as .mpy on stock firmware; "
+                        "the given board's firmware has ember frozen in")
         self._board.install_runtime()
         self._module = session.module_name(self.path)
         for extra in module_extras(self.path, self.config.rootpath):
