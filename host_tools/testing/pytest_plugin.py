@@ -15,6 +15,7 @@ import pytest
 
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import DeviceError, EmberError
+from host_tools.farm.errors import PlaceLost
 from host_tools.install.runtime import RUNTIME_DEST, runtime_frozen
 from host_tools.paths import RUNTIME_DIR
 from host_tools.sim.wire import Wire
@@ -127,7 +128,10 @@ class EmberSession:
 
     def board(self) -> Board:
         if self.labgrid is not None:  # every use: is the place still there?
-            self.labgrid.check(self.pytest_session)
+            try:
+                self.labgrid.check(self.pytest_session)
+            except PlaceLost as lost:  # the reason is the whole story: no traceback
+                pytest.fail(str(lost), pytrace=False)
         if self._failed is not None:
             raise self._failed
         if self._board is None:
