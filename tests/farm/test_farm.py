@@ -59,6 +59,19 @@ def test_a_place_held_by_another_client_is_not_taken(farm: FarmState, tmp_path: 
     assert f"{first} (held by " in output
     assert holders(farm)[second] is None
 
+    # `ember --labgrid`: the free place, by its board= tag, released after the command.
+    env = {**os.environ, "LG_COORDINATOR": farm.coordinator}
+    one_off = subprocess.run(
+        [EMBER, "--labgrid", "farm-*", "exec", "import sys; print(sys.platform)"],
+        capture_output=True, text=True, timeout=60, env=env)
+    assert (one_off.returncode, one_off.stdout.strip()) == (0, "rp2"), one_off.stderr
+    assert holders(farm)[second] is None
+    busy = subprocess.run([EMBER, "--labgrid", first, "exec", "1"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert busy.returncode == 1
+    assert busy.stderr.startswith(f"ember: 0 of 1 place(s) matching '{first}' free")
+    assert len(busy.stderr.strip().splitlines()) == 1
+
 
 def test_a_place_whose_exporter_dies_fails_its_tests_and_ends_the_run(
         farm: FarmState, tmp_path: Path) -> None:
