@@ -41,7 +41,7 @@ def labgrid_installed() -> bool:
     return True
 
 
-def _client_module() -> Any:
+def client_module() -> Any:
     try:
         from labgrid.remote import client
     except ImportError:
@@ -85,7 +85,7 @@ class Coordinator:
 
     # -- connection ----------------------------------------------------------------------
     def __enter__(self) -> Coordinator:
-        client = _client_module()
+        client = client_module()
         self._loop = asyncio.new_event_loop()
         target = grpc_target(self.address)
         # gRPC's aio channel belongs to the loop running when it is made: made inside ours

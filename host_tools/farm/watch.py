@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from host_tools.farm.coordinator import CALL_TIMEOUT_S, _client_module, grpc_target
+from host_tools.farm.coordinator import CALL_TIMEOUT_S, client_module, grpc_target
 from host_tools.farm.places import SERIAL_CLASS, PlaceInfo
 
 CHECK_TIMEOUT_S = 5.0
@@ -40,7 +40,7 @@ class PlaceWatch:
         return self
 
     def _run(self) -> None:
-        client = _client_module()
+        client = client_module()
         self._loop = asyncio.new_event_loop()
         try:
             self._loop.run_until_complete(self._main(client))

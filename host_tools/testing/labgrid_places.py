@@ -12,6 +12,7 @@ place and the run stops.
 from __future__ import annotations
 
 import signal
+import sys
 from types import FrameType
 from typing import Any
 
@@ -132,6 +133,4 @@ def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _warn(message: str) -> None:
-    import sys
-
     print(f"ember: warning: {message}", file=sys.stderr)

@@ -110,6 +110,19 @@ def test_third(board):
 
 
 def test_an_interrupted_run_releases_its_places(farm: FarmState, tmp_path: Path) -> None:
+    # A worker that dies: the controller holds the places, and releases them at the end.
+    (tmp_path / "test_crash.py").write_text('''
+import os, signal
+
+def test_crash(board):
+    assert board.eval("1") == 1
+    os.kill(os.getpid(), signal.SIGKILL)
+''')
+    code, output = finish(run_pytest(farm, tmp_path, "farm-*", "-n", "2",
+                                     "--max-worker-restart", "0", "test_crash.py"))
+    assert code != 0 and "crashed" in output, output
+    assert holders(farm) == {one.place: None for one in farm.boards}, output
+
     (tmp_path / "test_block.py").write_text(CHILD_SIGNAL + '''
 def test_block(board):
     assert board.eval("1") == 1
