@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+FARM_STAMP := $(VENV)/.farm-installed
 
 # MicroPython's source for the virtual boards' firmware (a clone or a release .tar.gz); the
 # release tarball beside this checkout, or beside the one it was cloned from, when there is
@@ -27,7 +28,15 @@ VIRTUAL_BOARDS := rp2-pico esp8266-generic samd21-generic
 QEMU_TESTS := tests/hil/test_virtual_board.py tests/device/test_timers.py \
 	tests/device/test_handlers.py
 
-.PHONY: setup toolchain virtual-firmware demo native-example test lint bench clean firmware
+# make farm-test: a local labgrid farm of FARM_BOARDS virtual boards, the suite across its
+# places (one per worker). tests/hil's tests that start their own virtual boards skip there.
+FARM_BOARDS := 2
+FARM_BOARD := rp2-pico
+FARM_TESTS := tests/device tests/hil
+FARM_DEB_PACKAGES := ser2net
+
+.PHONY: setup toolchain virtual-firmware demo native-example test lint bench clean firmware \
+	farm-deps farm-test
 
 setup: $(STAMP)
 
@@ -36,6 +45,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# labgrid (the `farm` extra) in the venv, and ser2net: as root installed, else named.
+$(FARM_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,farm]'
+	touch $(FARM_STAMP)
+
+farm-deps: $(FARM_STAMP)
+	@if command -v ser2net >/dev/null || [ -x /usr/sbin/ser2net ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(FARM_DEB_PACKAGES) for the farm's RFC 2217 ports"; \
+		(apt-get install -y -q $(FARM_DEB_PACKAGES) || (apt-get update -q && apt-get install -y -q $(FARM_DEB_PACKAGES))) >/dev/null; \
+	else \
+		echo "ember: the farm needs $(FARM_DEB_PACKAGES) (sudo apt-get install $(FARM_DEB_PACKAGES))"; exit 1; \
+	fi
 
 # gcc -m32 must link a static 32-bit program; as root (CI) the set-up installs what it lacks.
 toolchain:
@@ -79,7 +102,9 @@ native-example: virtual-firmware
 DEVICE_LINT = $(BIN)/ruff check --isolated --select F,E9 --extend-exclude '*manifest*.py' \
 	firmware boards tests/device examples
 
-test: virtual-firmware
+# In CI the farm's tests (tests/farm) must run: the set-up installs labgrid and ser2net
+# there; elsewhere they skip, saying why, when either is missing.
+test: virtual-firmware $(if $(CI),farm-deps)
 	$(BIN)/ruff check .
 	$(DEVICE_LINT)
 	$(BIN)/pytest -n 2 tests
@@ -93,6 +118,18 @@ test: virtual-firmware
 	else \
 		echo "ember: $(QEMU_BOARD) tests skipped: sudo apt-get install $(QEMU_DEB_PACKAGES)"; \
 	fi
+
+# Brings the farm up in a folder of its own, runs the suite on its places with one worker
+# per place, brings it down whatever happens (a trap: failure, Ctrl-C, TERM).
+farm-test: virtual-firmware farm-deps
+	@farm_dir=$$(mktemp -d -t ember-farm-XXXXXX); export EMBER_FARM_DIR=$$farm_dir; \
+	trap '$(BIN)/ember -q farm down; rm -rf "$$farm_dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	start=$$(date +%s%N); \
+	coordinator=$$($(BIN)/ember farm up --boards $(FARM_BOARDS) --board $(FARM_BOARD)) || exit 1; \
+	echo "farm up in $$(( ($$(date +%s%N) - start) / 1000000 )) ms"; \
+	eval "$$coordinator"; echo "$$coordinator"; \
+	$(BIN)/pytest -n $(FARM_BOARDS) --ember-labgrid 'farm-*' $(FARM_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

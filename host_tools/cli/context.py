@@ -7,6 +7,7 @@ The one place the CLI meets `Link`: handlers take the link from their Context.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -15,6 +16,7 @@ from types import TracebackType
 
 from host_tools.boards.detect import check_profile, profile_for_port, resolve_port
 from host_tools.cli.progress import progress_bar
+from host_tools.farm.places import PlaceInfo
 from host_tools.install import runtime as deploy
 from host_tools.link.interface import Progress
 from host_tools.link.session import Link
@@ -51,6 +53,8 @@ class Context:
         self._link: Link | None = None
         self._board: str | None = None
         self._board_found = False
+        self._place: tuple[PlaceInfo, str] | None = None  # --labgrid: held, and where
+        self._previous_sigterm: object = None
 
     @property
     def quiet(self) -> bool:
@@ -64,8 +68,23 @@ class Context:
     def port(self) -> str:
         """The port, resolved on first use (a LinkError if there is none or several)."""
         if self._port is None:
-            self._port = resolve_port(self.args.port)
+            if getattr(self.args, "labgrid", None):
+                self._port = self._hold_place(self.args.labgrid).url
+            else:
+                self._port = resolve_port(self.args.port)
         return self._port
+
+    def _hold_place(self, pattern: str) -> PlaceInfo:
+        """--labgrid: the place acquired until the command ends (SIGTERM, like Ctrl-C,
+        ends it through close(), so the place is released either way)."""
+        from host_tools.farm import places
+
+        self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        place, address = places.hold_one(pattern)
+        self._place = (place, address)
+        if not self.args.board and place.board:
+            self._board, self._board_found = place.board, True  # the place's board= tag
+        return place
 
     @property
     def link(self) -> Link:
@@ -91,8 +110,23 @@ class Context:
 
     def close(self) -> None:
         link, self._link = self._link, None
-        if link is not None:
-            link.close()
+        try:
+            if link is not None:
+                link.close()
+        finally:
+            self._release_place()
+
+    def _release_place(self) -> None:
+        held, self._place = self._place, None
+        if held is not None:
+            from host_tools.farm import places
+
+            failed = places.let_go(*held)
+            if failed:
+                print(f"ember: warning: not released: {'; '.join(failed)}", file=sys.stderr)
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)  # type: ignore[arg-type]
+            self._previous_sigterm = None
 
     def __enter__(self) -> Context:
         return self
@@ -100,6 +134,10 @@ class Context:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 Handler = Callable[[Context], int]

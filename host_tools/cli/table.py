@@ -17,6 +17,7 @@ from host_tools.cli.commands import (
     bench,
     boards,
     code,
+    farm,
     firmware,
     flash,
     fs,
@@ -79,7 +80,14 @@ GLOBAL_OPTIONS: tuple[Arg, ...] = (
     arg("--quiet", "-q", action="store_true", default=False, help="no progress output"),
     arg("--build-dir", default=None, metavar="DIR",
         help="where compiled .mpy files go (default: ./build)"),
+    arg("--labgrid", default=None, metavar="PLACE",
+        help="acquire this labgrid place (coordinator: $LG_COORDINATOR), use its serial "
+             "port and board= tag, release it at the end"),
 )
+
+FARM_STATE = arg("--state", metavar="DIR",
+                 help="the farm's state folder (default: $EMBER_FARM_DIR, else beside the "
+                      "virtual boards' records)")
 
 JSON = arg("--json", action="store_true", help="print JSON instead of text")
 JSON_OBJECT = arg("--json", action="store_true", help="print one JSON object")
@@ -134,6 +142,22 @@ COMMANDS: tuple[Verb, ...] = (
             arg("--all", action="store_true", help="every virtual board of this user"),
         )),
         Verb("list", "list running virtual boards", sim.cmd_sim_list, (JSON,)),
+    )),
+    Verb("farm", "a local labgrid board farm of virtual boards, on loopback", sub=(
+        Verb("up", "start a coordinator, N virtual boards behind ser2net (RFC 2217), an "
+             "exporter and one place per board tagged board=NAME; prints LG_COORDINATOR",
+             farm.cmd_farm_up, (
+                 arg("--boards", type=int, default=2, metavar="N",
+                     help="how many boards (default 2); --board NAME chooses the profile "
+                          f"(default {farm.DEFAULT_BOARD})"),
+                 arg("--prefix", default="farm",
+                     help="places are named PREFIX-BOARD-N (default farm)"),
+                 FARM_STATE,
+                 JSON_OBJECT,
+             )),
+        Verb("down", "stop everything `farm up` started", farm.cmd_farm_down, (FARM_STATE,)),
+        Verb("status", "the farm's processes and places", farm.cmd_farm_status,
+             (FARM_STATE, JSON_OBJECT)),
     )),
     Verb("exec", "run code on the board", code.cmd_exec, (
         arg("code", help="Python statements, run in the board's raw REPL"),

@@ -9,15 +9,19 @@ import shutil
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from host_tools.boards.profiles import load_profile
 from host_tools.errors import DeviceError, EmberError
-from host_tools.install.runtime import RUNTIME_DEST
+from host_tools.farm.errors import PlaceLost
+from host_tools.install.runtime import RUNTIME_DEST, runtime_frozen
 from host_tools.paths import RUNTIME_DIR
 from host_tools.sim.wire import Wire
+from host_tools.testing import labgrid_places
 from host_tools.testing.board import Board, DeviceTimeout
+from host_tools.testing.labgrid_places import LabgridPlaces
 from host_tools.testing.transcript import Transcript
 
 MARKER = "# ember: device"
@@ -42,18 +46,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ember-native", action="store_true",
                     help="install ember's native module (_ember, built for the board's "
                          "architecture) beside the runtime: its C Pipe and Signal are used")
+    labgrid_places.add_options(group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_SESSION] = EmberSession(config)
-    config.add_cleanup(config.stash[_SESSION].close)
+    labgrid = None
+    if config.getoption("ember_labgrid"):
+        labgrid = LabgridPlaces(config)
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is None:  # the controller: it holds the places for the whole run
+            config.add_cleanup(labgrid.release)
+            labgrid.acquire()
+        config.add_cleanup(labgrid.close)
+        labgrid.take(workerinput)
+    config.stash[_SESSION] = EmberSession(config, labgrid)
+    config.add_cleanup(config.stash[_SESSION].close)  # runs first: links closed, then release
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist, in the controller: each worker is handed its labgrid place."""
+    labgrid = node.config.stash[_SESSION].labgrid
+    if labgrid is not None:
+        node.workerinput.update(labgrid.for_worker(node.gateway.id))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_SESSION].pytest_session = session
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    labgrid = config.stash[_SESSION].labgrid
+    if labgrid is None or not labgrid.held:
+        return []
+    return [f"ember labgrid: {len(labgrid.held)} place(s) on {labgrid.address}: "
+            + ", ".join(f"{one.name} ({one.board}, {one.url})" for one in labgrid.held)]
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    labgrid = config.stash[_SESSION].labgrid
+    if labgrid is not None and labgrid.held:
+        terminalreporter.write_line(
+            f"ember labgrid: {len(labgrid.held)} place(s) used: "
+            + ", ".join(one.name for one in labgrid.held))
 
 
 class EmberSession:
     """This worker's board (started or opened on first use) and what was pushed to it."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, labgrid: LabgridPlaces | None = None) -> None:
         self.config = config
+        self.labgrid = labgrid  # --ember-labgrid: this process's place
+        self.pytest_session: pytest.Session | None = None
         # xdist hands each worker its id in workerinput; the PYTEST_XDIST_WORKER variable
         # would also be inherited by a pytest this run starts as a child, so not read here
         self.worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
@@ -64,6 +108,7 @@ class EmberSession:
         self._transcripts: Path | None = None
         self._module_board: tuple[Path, Board] | None = None  # a heapsize= module's board
         self._states: list[Path] = []  # flash images of those boards, removed at the end
+        self._frozen: dict[Board, bool] = {}
 
     @property
     def timeout(self) -> float:
@@ -76,7 +121,17 @@ class EmberSession:
             self._transcripts = base / "ember-transcripts"
         return Transcript(self._transcripts / f"{_safe(label)}.log")
 
+    @property
+    def remote(self) -> bool:
+        """The board under test is given (--ember-port, --ember-labgrid), not started here."""
+        return bool(self.config.getoption("ember_port") or self.labgrid)
+
     def board(self) -> Board:
+        if self.labgrid is not None:  # every use: is the place still there?
+            try:
+                self.labgrid.check(self.pytest_session)
+            except PlaceLost as lost:  # the reason is the whole story: no traceback
+                pytest.fail(str(lost), pytrace=False)
         if self._failed is not None:
             raise self._failed
         if self._board is None:
@@ -92,6 +147,11 @@ class EmberSession:
     def _make_board(self) -> Board:
         name = self.config.getoption("ember_board")
         ports = self.config.getoption("ember_port")
+        if self.labgrid is not None:
+            place = self.labgrid.check(self.pytest_session)
+            name = place.board or name
+            return Board(place.url, load_profile(name), timeout=self.timeout,
+                         transcript=self.transcript(f"{self.worker}-{place.name}"))
         if not ports:
             return self.virtual(f"{self.worker}-{name}")
         index = _worker_index(self.worker)
@@ -128,7 +188,7 @@ class EmberSession:
         a heap of its own, a virtual board with that heap, kept for the module's tests."""
         heap = module_heap(path)
         package = module_package(path)
-        if (heap is None and package is None) or self.config.getoption("ember_port"):
+        if (heap is None and package is None) or self.remote:
             return self.board()
         if self._module_board is not None and self._module_board[0] != path:
             self._module_board[1].close()
@@ -159,6 +219,12 @@ class EmberSession:
         board = self.virtual(label, heap, state_dir=state, frozen_runtime=frozen_runtime)
         board.installed |= installed
         return board
+
+    def frozen(self, board: Board) -> bool:
+        """Whether the board's firmware has ember frozen in (asked once per board)."""
+        if board not in self._frozen:
+            self._frozen[board] = runtime_frozen(board.link)
+        return self._frozen[board]
 
     def module_name(self, path: Path) -> str:
         """A test module's name on the board: its own, unless another module has it."""
@@ -326,6 +392,10 @@ class DeviceTestFailure(Exception):
 class DeviceTest(pytest.Item):
     """One `test_*` function of a device module, called on the board."""
 
+    # Other plugins read every item's fixtures (labgrid's, installed with ember[farm],
+    # reads item.fixturenames in its setup hook): a device test uses none.
+    fixturenames: tuple[str, ...] = ()
+
     def __init__(self, *, lineno: int, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.lineno = lineno
@@ -336,6 +406,9 @@ class DeviceTest(pytest.Item):
         self._board = session.board_for(self.path)
         _use(self, self._board)
         self._board.ready()
+        if session.remote and module_package(self.path) == "mpy" and session.frozen(self._board):
+            pytest.skip("package=mpy tests the runtime installed as .mpy on stock firmware; "
+                        "the given board's firmware has ember frozen in")
         self._board.install_runtime()
         self._module = session.module_name(self.path)
         for extra in module_extras(self.path, self.config.rootpath):

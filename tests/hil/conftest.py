@@ -34,6 +34,25 @@ def mpremote(port: str, *args: str, timeout: float = COMMAND_TIMEOUT_S,
     return result
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --ember-labgrid the board under test is a remote place: a test that starts its
+    own virtual boards (their supervisor, ptys, power cuts) is skipped before any of its
+    fixtures is set up; a test on the plugin's `board` fixture runs on the place."""
+    if not config.getoption("ember_labgrid"):
+        return
+    skip = pytest.mark.skip(reason="starts local virtual boards: --ember-labgrid runs only "
+                                   "tests on the place's board")
+    here = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(here):  # the hook sees the whole session's items
+            continue
+        module = getattr(item, "module", None)
+        on_plugin_board = ("board" in getattr(item, "fixturenames", ())
+                           and getattr(module, "board", None) is None)
+        if not on_plugin_board:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def board_name(request: pytest.FixtureRequest) -> str:
     """The profile the suite runs on: --ember-board (default rp2-pico)."""

@@ -22,6 +22,7 @@ EXPECTED_VERBS = {
     ("boards",), ("sim", "start"), ("sim", "stop"), ("sim", "list"), ("exec",), ("run",),
     ("repl",), ("build",), ("push",), ("flash",), ("firmware", "build"), ("safe-mode",),
     ("bench",), ("reset",), ("soft-reset",), ("watch",), ("mip", "install"),
+    ("farm", "up"), ("farm", "down"), ("farm", "status"),
     *(("fs", verb) for verb in ("ls", "tree", "cat", "cp", "rm", "mkdir", "rmdir", "touch",
                                  "df", "sha256sum")),
     ("ls",), ("cat",), ("cp",), ("rm",), ("df",), ("tree",),  # mpremote's shortcuts

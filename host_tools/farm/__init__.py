@@ -1,0 +1,1 @@
+"""Board farms through labgrid: places on a coordinator, a local farm of virtual boards."""
