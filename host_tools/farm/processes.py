@@ -1,10 +1,10 @@
 """The farm's background processes: free loopback ports, starting a program detached with
-its log, waiting (bounded) until it serves, and stopping it by pid."""
+its log, waiting (bounded) until it serves, and stopping it by pid (host_tools/pids.py
+says whether it still runs)."""
 
 from __future__ import annotations
 
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_tools.farm.errors import FarmError
+from host_tools.pids import alive, wait_gone
 
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 15.0
@@ -75,48 +76,6 @@ def tail(log: Path, lines: int = 3) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own child that has ended is a zombie until reaped: reap it, it is gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done != pid
-    except ChildProcessError:
-        return _state(pid) not in ("Z", "X", "")
-
-
-def _state(pid: int) -> str:
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return status.rpartition(")")[2].split()[0]
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """Whether `pid` has ended within `timeout`: a pidfd where there is one, else asking."""
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return True
-        try:
-            select.select([pidfd], [], [], timeout)
-        finally:
-            os.close(pidfd)
-        return not alive(pid)
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(POLL_S)
-    return True
 
 
 def stop(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:

@@ -16,6 +16,7 @@ from host_tools.boards.profiles import BoardProfile, load_profile
 from host_tools.errors import CommandError, SimError
 from host_tools.install import micropython_source, qemu_firmware, virtual_firmware
 from host_tools.install.virtual_firmware import gc_arena_bytes
+from host_tools.pids import wait_gone
 from host_tools.sim import qemu_supervisor, registry, sandbox
 from host_tools.sim.interpreter import find_micropython
 from host_tools.sim.registry import SimRecord
@@ -294,36 +295,6 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=STOP_TIMEOUT_S)
 
 
-def _wait_gone(pid: int, timeout_s: float) -> bool:
-    """Whether the process `pid` has ended within `timeout_s`: a pidfd where the system has
-    one (Linux), else asking every few milliseconds (a supervisor we started is reaped)."""
-    if hasattr(os, "pidfd_open"):
-        try:
-            pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            return True
-        try:
-            if select.select([pidfd], [], [], timeout_s)[0]:
-                return True
-        finally:
-            os.close(pidfd)
-        return False
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True  # our child, now reaped
-        except ChildProcessError:
-            pass  # not ours: only whether it still exists can be asked
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-
-
 def stop(record: SimRecord) -> None:
     """Stops a virtual board and waits (bounded) until its processes and ptys are gone."""
     try:
@@ -331,9 +302,9 @@ def stop(record: SimRecord) -> None:
     except ProcessLookupError:
         registry.withdraw(record.pid)
         return
-    if not _wait_gone(record.pid, STOP_TIMEOUT_S):
+    if not wait_gone(record.pid, STOP_TIMEOUT_S):
         os.kill(record.pid, signal.SIGKILL)
-        _wait_gone(record.pid, STOP_TIMEOUT_S)
+        wait_gone(record.pid, STOP_TIMEOUT_S)
         registry.withdraw(record.pid)
     # A supervisor started by this process is our child: reap it so no zombie is left.
     try:

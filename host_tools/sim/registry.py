@@ -8,6 +8,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from host_tools.pids import alive
+
 
 @dataclass
 class SimRecord:
@@ -61,16 +63,6 @@ def withdraw(pid: int) -> None:
     record_path(pid).unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running() -> list[SimRecord]:
     """Records of live supervisors; records left by dead ones are removed."""
     records = []
@@ -79,7 +71,7 @@ def running() -> list[SimRecord]:
             record = SimRecord.from_json(path.read_text())
         except (OSError, ValueError, TypeError):
             continue
-        if _alive(record.pid):
+        if alive(record.pid):
             records.append(record)
         else:
             path.unlink(missing_ok=True)
