@@ -16,7 +16,7 @@ from types import TracebackType
 
 from host_tools.boards.detect import check_profile, profile_for_port, resolve_port
 from host_tools.cli.progress import progress_bar
-from host_tools.farm.places import PlaceInfo
+from host_tools.farm.places import PlaceInfo, sigterm_as_interrupt
 from host_tools.install import runtime as deploy
 from host_tools.link.interface import Progress
 from host_tools.link.session import Link
@@ -79,7 +79,7 @@ class Context:
         ends it through close(), so the place is released either way)."""
         from host_tools.farm import places
 
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        self._previous_sigterm = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
         place, address = places.hold_one(pattern)
         self._place = (place, address)
         if not self.args.board and place.board:
@@ -134,10 +134,6 @@ class Context:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 Handler = Callable[[Context], int]

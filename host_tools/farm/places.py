@@ -140,3 +140,9 @@ def let_go(place: PlaceInfo, address: str) -> list[str]:
     """Releases a place `hold_one` acquired; returns what could not be released."""
     with Coordinator(address) as coordinator:
         return release(coordinator, [place.name])
+
+
+def sigterm_as_interrupt(signum: int, frame: object) -> None:
+    """A SIGTERM handler for a process that holds places: KeyboardInterrupt, so the cleanups
+    that release them run as on Ctrl-C."""
+    raise KeyboardInterrupt(f"signal {signum}")

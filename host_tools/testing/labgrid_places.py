@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
 from typing import Any
 
 import pytest
@@ -65,7 +64,7 @@ class LabgridPlaces:
 
     # -- the controller ------------------------------------------------------------------
     def acquire(self) -> None:
-        self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        self._previous_sigterm = signal.signal(signal.SIGTERM, farm_places.sigterm_as_interrupt)
         count = worker_count(self.config)
         try:
             with Coordinator(self.address, source=self.source) as coordinator:
@@ -126,10 +125,6 @@ class LabgridPlaces:
         watch, self.watch = self.watch, None
         if watch is not None:
             watch.close()
-
-
-def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _warn(message: str) -> None:
