@@ -601,11 +601,14 @@ static mp_obj_t signal_is_set(mp_obj_t self_in) {
 static MP_DEFINE_CONST_FUN_OBJ_1(signal_is_set_obj, signal_is_set);
 
 // _deliver(mask): just before the reader runs: consume the flag.
-static mp_obj_t signal_deliver(mp_obj_t self_in, mp_obj_t mask) {
-    signal_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mp_int_t ev = self->flag ? (mp_obj_get_int(mask) & EM_POLLIN) : 0;
+static mp_int_t signal_take(signal_obj_t *self, mp_int_t mask) {
+    mp_int_t ev = self->flag ? (mask & EM_POLLIN) : 0;
     self->flag = false;
-    return MP_OBJ_NEW_SMALL_INT(ev);
+    return ev;
+}
+
+static mp_obj_t signal_deliver(mp_obj_t self_in, mp_obj_t mask) {
+    return MP_OBJ_NEW_SMALL_INT(signal_take(MP_OBJ_TO_PTR(self_in), mp_obj_get_int(mask)));
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(signal_deliver_obj, signal_deliver);
 
@@ -634,10 +637,7 @@ static mp_int_t em_deliver(mp_obj_t s, mp_int_t ev) {
         if (mp_obj_get_type(s) == (const mp_obj_type_t *)&pipe_type) {
             return pipe_ready(MP_OBJ_TO_PTR(s), ev);
         }
-        signal_obj_t *sig = MP_OBJ_TO_PTR(s);
-        mp_int_t ready = sig->flag ? (ev & EM_POLLIN) : 0;
-        sig->flag = false;
-        return ready;
+        return signal_take(MP_OBJ_TO_PTR(s), ev);
     }
     mp_int_t qd = mp_obj_get_int(mp_load_attr(s, MP_QSTR__qd));
     mp_store_attr(s, MP_QSTR__qd, MP_OBJ_NEW_SMALL_INT(qd & ~ev));
